@@ -14,6 +14,8 @@ open System.Collections.Generic
 /// The default value is the index 0.
 [<Struct; CustomEquality; CustomComparison>]
 type PathKey =
+    val private name: string | null
+    val private index: int
     /// True for an int key.
     member IsIndex: bool
     /// The int of an index key. Throws InvalidOperationException for a name key.
@@ -24,7 +26,7 @@ type PathKey =
     member CompareTo: other: PathKey -> int
     /// Type-strict equality.
     member Equals: other: PathKey -> bool
-    override Equals: obj: obj | null -> bool
+    override Equals: other: obj | null -> bool
     override GetHashCode: unit -> int
     /// The digits of an index or the name itself.
     override ToString: unit -> string
@@ -46,7 +48,7 @@ type PathKey =
 
 /// An immutable sequence of keys, compared lexicographically (a prefix sorts first).
 /// Appending shares the prefix, so the paths of all leaves of a state share their common parts.
-[<Sealed; AllowNullLiteral>]
+[<Sealed>]
 type KeyPath =
     /// The root path (no keys).
     static member Empty: KeyPath
@@ -72,7 +74,7 @@ type KeyPath =
     member CompareTo: other: KeyPath | null -> int
     /// Value equality. O(d), O(1) when the cached hashes differ.
     member Equals: other: KeyPath | null -> bool
-    override Equals: obj: obj | null -> bool
+    override Equals: other: obj | null -> bool
     /// O(1): cached at construction.
     override GetHashCode: unit -> int
     /// The keys' texts joined with '/': `layers/0/kernel` (the text Filter path regexes see). O(d).
@@ -95,7 +97,6 @@ type MergeConflict =
 
 /// A model variable: a value with immutable string-keyed metadata. Open to subclasses;
 /// `WithValue` and `WithMetadata` keep the runtime type of subclasses without any code on their side.
-[<AllowNullLiteral>]
 type Variable =
     /// A variable with no metadata.
     new: value: obj | null -> Variable
@@ -112,69 +113,60 @@ type Variable =
     /// A copy with one metadata entry set: same runtime type and value. O(log m).
     member WithMetadata: key: string * value: obj | null -> Variable
     /// Equal when runtime types, values (arrays element by element) and metadata are equal.
-    override Equals: obj: obj | null -> bool
+    override Equals: other: obj | null -> bool
     override GetHashCode: unit -> int
     /// `TypeName(value=…, key=…)` on one line.
     override ToString: unit -> string
 
 /// Learnable parameters.
-[<AllowNullLiteral>]
 type Param =
     inherit Variable
     new: value: obj | null -> Param
     new: value: obj | null * metadata: IReadOnlyDictionary<string, obj | null> -> Param
 
 /// Running batch statistics.
-[<AllowNullLiteral>]
 type BatchStat =
     inherit Variable
     new: value: obj | null -> BatchStat
     new: value: obj | null * metadata: IReadOnlyDictionary<string, obj | null> -> BatchStat
 
 /// Autoregressive cache.
-[<AllowNullLiteral>]
 type Cache =
     inherit Variable
     new: value: obj | null -> Cache
     new: value: obj | null * metadata: IReadOnlyDictionary<string, obj | null> -> Cache
 
 /// Sown intermediate values.
-[<AllowNullLiteral>]
 type Intermediate =
     inherit Variable
     new: value: obj | null -> Intermediate
     new: value: obj | null * metadata: IReadOnlyDictionary<string, obj | null> -> Intermediate
 
 /// Perturbations (an Intermediate).
-[<AllowNullLiteral>]
 type Perturbation =
     inherit Intermediate
     new: value: obj | null -> Perturbation
     new: value: obj | null * metadata: IReadOnlyDictionary<string, obj | null> -> Perturbation
 
 /// Random-number state; the "tag" metadata names the stream.
-[<AllowNullLiteral>]
 type RngState =
     inherit Variable
     new: value: obj | null -> RngState
     new: value: obj | null * metadata: IReadOnlyDictionary<string, obj | null> -> RngState
 
 /// A random key (an RngState).
-[<AllowNullLiteral>]
 type RngKey =
     inherit RngState
     new: value: obj | null -> RngKey
     new: value: obj | null * metadata: IReadOnlyDictionary<string, obj | null> -> RngKey
 
 /// A random-stream counter (an RngState).
-[<AllowNullLiteral>]
 type RngCount =
     inherit RngState
     new: value: obj | null -> RngCount
     new: value: obj | null * metadata: IReadOnlyDictionary<string, obj | null> -> RngCount
 
 /// Optimizer state.
-[<AllowNullLiteral>]
 type OptState =
     inherit Variable
     new: value: obj | null -> OptState
@@ -214,7 +206,7 @@ type Filter =
     /// A predicate over path and leaf.
     | Where of Func<KeyPath, obj | null, bool>
 
-    override Equals: obj: obj | null -> bool
+    override Equals: other: obj | null -> bool
     override GetHashCode: unit -> int
     /// Flax style: `OfType(Param)`, `WithTag('x')`, `Any(OfType(Param), WithTag('x'))`, `Everything()`.
     override ToString: unit -> string
@@ -265,14 +257,14 @@ module Filter =
 
 /// A persistent, immutable tree of model state: each node maps keys (in key order) to a sub-state
 /// or a leaf. Structural, order-free equality; hashable. Operations share unchanged sub-trees.
-[<Sealed; CustomEquality; NoComparison>]
+[<Sealed>]
 type State =
     /// The number of direct children. O(1).
     member Count: int
     /// The number of leaves in the whole tree. O(1).
     member LeafCount: int
     /// Structural equality (leaves by value, arrays and tensors element by element). O(n).
-    override Equals: obj: obj | null -> bool
+    override Equals: other: obj | null -> bool
     /// Consistent with Equals. O(n).
     override GetHashCode: unit -> int
     /// Flax's layout: `State({ 'key': Param( … ), … })`. O(n).
@@ -291,7 +283,7 @@ type Child =
     /// A sub-state.
     | Sub of State
     /// A leaf (a Variable, a raw value or null).
-    | Leaf of obj | null
+    | Leaf of (obj | null)
 
 /// Why an operation refused its input: each case names the path at fault.
 [<RequireQualifiedAccess>]

@@ -1,0 +1,2619 @@
+namespace StateTree
+
+open System
+open System.Collections
+open System.Collections.Generic
+open System.Collections.Immutable
+open System.Globalization
+open System.Runtime.CompilerServices
+open System.Runtime.ExceptionServices
+open System.Text
+open System.Threading
+
+[<Struct; CustomEquality; CustomComparison>]
+type PathKey =
+    // A null name marks an index key, so default(PathKey) is the index 0.
+    val private name: string | null
+    val private index: int
+    private new(name, index) = { name = name; index = index }
+
+    member k.IsIndex = isNull k.name
+
+    member k.Index =
+        match k.name with
+        | null -> k.index
+        | n -> invalidOp $"The key '{n}' is a name, not an index."
+
+    member k.Name =
+        match k.name with
+        | null -> invalidOp $"The key {k.index} is an index, not a name."
+        | n -> n
+
+    member k.CompareTo(other: PathKey) =
+        match k.name, other.name with
+        | null, null -> k.index.CompareTo other.index
+        | null, _ -> -1
+        | _, null -> 1
+        | a, b -> String.CompareOrdinal(a, b)
+
+    member k.Equals(other: PathKey) =
+        match k.name, other.name with
+        | null, null -> k.index = other.index
+        | null, _
+        | _, null -> false
+        | a, b -> String.Equals(a, b)
+
+    override k.Equals(other: obj | null) =
+        match other with
+        | :? PathKey as other -> k.Equals other
+        | _ -> false
+
+    override k.GetHashCode() =
+        match k.name with
+        | null -> k.index
+        | n -> n.GetHashCode() ^^^ 0x5bd1e995
+
+    override k.ToString() =
+        match k.name with
+        | null -> k.index.ToString(CultureInfo.InvariantCulture)
+        | n -> n
+
+    member k.ToLiteral() =
+        match k.name with
+        | null -> k.index.ToString(CultureInfo.InvariantCulture)
+        | n -> "'" + n.Replace("\\", "\\\\").Replace("'", "\\'") + "'"
+
+    static member FromIndex(index: int) = PathKey(null, index)
+
+    static member FromName(name: string) =
+        ArgumentNullException.ThrowIfNull(name, nameof name)
+        PathKey(name, 0)
+
+    static member op_Implicit(index: int) : PathKey = PathKey.FromIndex index
+    static member op_Implicit(name: string) : PathKey = PathKey.FromName name
+    static member op_Equality(a: PathKey, b: PathKey) = a.Equals b
+    static member op_Inequality(a: PathKey, b: PathKey) = not (a.Equals b)
+
+    interface IEquatable<PathKey> with
+        member k.Equals other = k.Equals other
+
+    interface IComparable<PathKey> with
+        member k.CompareTo other = k.CompareTo other
+
+    interface IComparable with
+        member k.CompareTo(other: obj | null) =
+            match other with
+            | :? PathKey as o -> k.CompareTo o
+            | null -> 1
+            | _ -> invalidArg (nameof other) "Expected a PathKey."
+
+// A path is its parent plus one key: appending is O(1) and the paths of siblings share their
+// parent, which keeps Flatten at one small allocation per leaf.
+[<Sealed>]
+type KeyPath private (parent: KeyPath | null, key: PathKey, count: int, hash: int) =
+    static let empty = KeyPath(null, PathKey(), 0, 17)
+
+    member internal _.ParentOrNull = parent
+    member internal _.LastKey = key
+
+    static member Empty = empty
+
+    static member Of([<ParamArray>] keys: PathKey array) =
+        ArgumentNullException.ThrowIfNull(keys, nameof keys)
+        let mutable p = empty
+
+        for k in keys do
+            p <- p.Append k
+
+        p
+
+    static member OfSeq(keys: PathKey seq) =
+        ArgumentNullException.ThrowIfNull(keys, nameof keys)
+        let mutable p = empty
+
+        for k in keys do
+            p <- p.Append k
+
+        p
+
+    member this.Append(key: PathKey) =
+        KeyPath(this, key, count + 1, hash * 31 + key.GetHashCode())
+
+    member _.Count = count
+
+    member this.Item
+        with get (index: int) =
+            if index < 0 || index >= count then
+                raise (ArgumentOutOfRangeException(nameof index))
+
+            let mutable p = this
+
+            for _ in 1 .. count - 1 - index do
+                p <- nonNull p.ParentOrNull
+
+            p.LastKey
+
+    member _.Last =
+        if count = 0 then
+            invalidOp "The empty path has no last key."
+
+        key
+
+    member this.Parent =
+        match parent with
+        | null -> this
+        | p -> p
+
+    member this.ToArray() =
+        let a = Array.zeroCreate count
+        let mutable p = this
+
+        for i in count - 1 .. -1 .. 0 do
+            a.[i] <- p.LastKey
+            p <- nonNull p.ParentOrNull
+
+        a
+
+    /// The ancestor with the given number of keys.
+    member internal this.Prefix(length: int) =
+        let mutable p = this
+
+        for _ in 1 .. count - length do
+            p <- nonNull p.ParentOrNull
+
+        p
+
+    member this.StartsWith(prefix: KeyPath) =
+        ArgumentNullException.ThrowIfNull(prefix, nameof prefix)
+        prefix.Count <= count && prefix.Equals(this.Prefix prefix.Count)
+
+    member this.CompareTo(other: KeyPath | null) =
+        match other with
+        | null -> 1
+        | other ->
+            let n = min count other.Count
+            let mutable a = this.Prefix n
+            let mutable b = other.Prefix n
+            // Walk both up in lockstep; the last difference seen is the one nearest the root.
+            let mutable c = 0
+
+            while not (obj.ReferenceEquals(a, b)) && a.Count > 0 do
+                let d = a.LastKey.CompareTo b.LastKey
+
+                if d <> 0 then
+                    c <- d
+
+                a <- nonNull a.ParentOrNull
+                b <- nonNull b.ParentOrNull
+
+            if c <> 0 then c else count.CompareTo other.Count
+
+    member this.Equals(other: KeyPath | null) =
+        match other with
+        | null -> false
+        | other ->
+            if obj.ReferenceEquals(this, other) then
+                true
+            elif count <> other.Count || hash <> other.GetHashCode() then
+                false
+            else
+                let mutable a = this
+                let mutable b = other
+                let mutable same = true
+
+                while same && not (obj.ReferenceEquals(a, b)) && a.Count > 0 do
+                    same <- a.LastKey.Equals b.LastKey
+                    a <- nonNull a.ParentOrNull
+                    b <- nonNull b.ParentOrNull
+
+                same
+
+    override this.Equals(other: obj | null) =
+        match other with
+        | :? KeyPath as p -> this.Equals p
+        | _ -> false
+
+    override _.GetHashCode() = hash
+
+    override this.ToString() =
+        let keys = this.ToArray()
+        String.Join("/", keys |> Array.map (fun k -> k.ToString()))
+
+    member this.ToTupleString() =
+        let keys = this.ToArray()
+
+        match keys.Length with
+        | 0 -> "()"
+        | 1 -> "(" + keys.[0].ToLiteral() + ",)"
+        | _ -> "(" + String.Join(", ", keys |> Array.map (fun k -> k.ToLiteral())) + ")"
+
+    static member op_Equality(a: KeyPath | null, b: KeyPath | null) =
+        match a with
+        | null -> isNull b
+        | a -> a.Equals b
+
+    static member op_Inequality(a: KeyPath | null, b: KeyPath | null) = not (KeyPath.op_Equality(a, b))
+
+    interface IReadOnlyList<PathKey> with
+        member this.Count = count
+        member this.Item with get i = this.Item i
+
+        member this.GetEnumerator() : IEnumerator<PathKey> =
+            (this.ToArray() :> IEnumerable<PathKey>).GetEnumerator()
+
+        member this.GetEnumerator() : IEnumerator =
+            (this.ToArray() :> IEnumerable).GetEnumerator()
+
+    interface IEquatable<KeyPath> with
+        member this.Equals other = this.Equals other
+
+    interface IComparable<KeyPath> with
+        member this.CompareTo other = this.CompareTo other
+
+    interface IComparable with
+        member this.CompareTo(other: obj | null) =
+            match other with
+            | :? KeyPath as p -> this.CompareTo p
+            | null -> 1
+            | _ -> invalidArg (nameof other) "Expected a KeyPath."
+
+type MergeConflict =
+    | LastWins = 0
+    | Error = 1
+
+/// Runs deep recursions without overflowing the stack: when the current stack runs low, the rest
+/// of the work continues on a fresh thread (the technique compilers use for deep syntax trees).
+module internal Deep =
+    let private hopStackBytes = 64 * 1024 * 1024
+
+    let hop (f: unit -> 'T) : 'T =
+        let result = ref Unchecked.defaultof<'T>
+        let error: ExceptionDispatchInfo option ref = ref None
+
+        let worker =
+            Thread(
+                (fun () ->
+                    try
+                        result.Value <- f ()
+                    with e ->
+                        error.Value <- Some(ExceptionDispatchInfo.Capture e)),
+                hopStackBytes
+            )
+
+        worker.Start()
+        worker.Join()
+
+        match error.Value with
+        | Some e ->
+            e.Throw()
+            Unchecked.defaultof<'T>
+        | None -> result.Value
+
+    let inline guard ([<InlineIfLambda>] f: unit -> 'T) : 'T =
+        if RuntimeHelpers.TryEnsureSufficientExecutionStack() then f () else hop f
+
+/// Leaf equality, hashing and printing: arrays and tensors by element, everything else by Equals.
+module internal Leaf =
+    open System.Numerics.Tensors
+
+    let private elementNames =
+        dict
+            [ typeof<float>, ("float64", 8)
+              typeof<float32>, ("float32", 4)
+              typeof<Half>, ("float16", 2)
+              typeof<int64>, ("int64", 8)
+              typeof<int>, ("int32", 4)
+              typeof<int16>, ("int16", 2)
+              typeof<sbyte>, ("int8", 1)
+              typeof<uint64>, ("uint64", 8)
+              typeof<uint32>, ("uint32", 4)
+              typeof<uint16>, ("uint16", 2)
+              typeof<byte>, ("uint8", 1)
+              typeof<bool>, ("bool", 1)
+              typeof<Numerics.Complex>, ("complex128", 16) ]
+
+    /// The dtype-style name of an element type and its size in bytes (0 when unknown).
+    let elementName (t: Type) =
+        match elementNames.TryGetValue t with
+        | true, v -> v
+        | _ -> t.Name, 0
+
+    let private tensorElementType (t: IReadOnlyTensor) =
+        t.GetType().GetInterfaces()
+        |> Array.tryPick (fun i ->
+            if i.IsGenericType && i.GetGenericTypeDefinition() = typedefof<IEnumerable<_>> then
+                Some(i.GetGenericArguments().[0])
+            else
+                None)
+        |> Option.defaultValue typeof<obj>
+
+    /// Element type, shape and element count of an array or tensor leaf.
+    let shapeOf (v: obj | null) : (Type * int64 array * int64) option =
+        match v with
+        | :? Array as a ->
+            let shape = Array.init a.Rank (fun d -> int64 (a.GetLength d))
+            Some(nonNull (a.GetType().GetElementType()), shape, a.LongLength)
+        | :? IReadOnlyTensor as t ->
+            let lengths = t.Lengths
+            let shape = Array.zeroCreate lengths.Length
+
+            for d in 0 .. lengths.Length - 1 do
+                shape.[d] <- int64 lengths.[d]
+
+            Some(tensorElementType t, shape, int64 t.FlattenedLength)
+        | _ -> None
+
+    let shapeText (v: obj | null) =
+        match shapeOf v with
+        | Some(t, shape, _) ->
+            let name, _ = elementName t
+            name + "[" + String.Join(",", shape) + "]"
+        | None -> ""
+
+    let private items (x: obj) : IEnumerable =
+        match x with
+        | :? IEnumerable as e -> e
+        | _ -> Array.Empty<obj>()
+
+    let rec equals (a: obj | null) (b: obj | null) : bool =
+        if obj.ReferenceEquals(a, b) then
+            true
+        else
+            match a, b with
+            | null, _
+            | _, null -> false
+            | (:? Array as x), (:? Array as y) -> arrayEquals x y
+            | (:? IReadOnlyTensor as x), (:? IReadOnlyTensor as y) ->
+                x.GetType() = y.GetType()
+                && x.Lengths.SequenceEqual(y.Lengths)
+                && sequenceEquals (items x) (items y)
+            | a, b -> a.Equals b
+
+    and private sequenceEquals (x: IEnumerable) (y: IEnumerable) =
+        let ex = x.GetEnumerator()
+        let ey = y.GetEnumerator()
+        let mutable same = true
+
+        while same && ex.MoveNext() do
+            same <- ey.MoveNext() && equals ex.Current ey.Current
+
+        same && not (ey.MoveNext())
+
+    and private arrayEquals (x: Array) (y: Array) =
+        if x.GetType() <> y.GetType() || x.Rank <> y.Rank then
+            false
+        elif Seq.exists (fun d -> x.GetLength d <> y.GetLength d) (seq { 0 .. x.Rank - 1 }) then
+            false
+        else
+            match x, y with
+            | (:? (float array) as p), (:? (float array) as q) -> MemoryExtensions.SequenceEqual(ReadOnlySpan p, ReadOnlySpan q)
+            | (:? (float32 array) as p), (:? (float32 array) as q) ->
+                MemoryExtensions.SequenceEqual(ReadOnlySpan p, ReadOnlySpan q)
+            | (:? (int array) as p), (:? (int array) as q) -> MemoryExtensions.SequenceEqual(ReadOnlySpan p, ReadOnlySpan q)
+            | (:? (int64 array) as p), (:? (int64 array) as q) -> MemoryExtensions.SequenceEqual(ReadOnlySpan p, ReadOnlySpan q)
+            | (:? (byte array) as p), (:? (byte array) as q) -> MemoryExtensions.SequenceEqual(ReadOnlySpan p, ReadOnlySpan q)
+            | _ -> sequenceEquals x y
+
+    let rec hash (v: obj | null) : int =
+        match v with
+        | null -> 0
+        | :? Array as a ->
+            // Length plus the first elements: consistent with element-wise equality and O(1).
+            let mutable h = a.Length
+            let mutable i = 0
+            let e = a.GetEnumerator()
+
+            while i < 8 && e.MoveNext() do
+                h <- h * 31 + hash e.Current
+                i <- i + 1
+
+            h
+        | :? IReadOnlyTensor as t ->
+            let mutable h = int t.FlattenedLength
+            let mutable i = 0
+            let e = (items t).GetEnumerator()
+
+            while i < 8 && e.MoveNext() do
+                h <- h * 31 + hash e.Current
+                i <- i + 1
+
+            h
+        | v -> v.GetHashCode()
+
+    let quote (s: string) =
+        "'" + s.Replace("\\", "\\\\").Replace("'", "\\'") + "'"
+
+    /// A value as Flax prints it: strings quoted, null, true/false, invariant numbers, arrays by shape.
+    let literal (v: obj | null) : string =
+        match v with
+        | null -> "null"
+        | :? string as s -> quote s
+        | :? bool as b -> if b then "true" else "false"
+        | :? char as c -> quote (string c)
+        | :? Array
+        | :? IReadOnlyTensor -> shapeText v
+        | :? IFormattable as f -> f.ToString(null, CultureInfo.InvariantCulture)
+        | v ->
+            match v.ToString() with
+            | null -> v.GetType().Name
+            | s -> s
+
+    /// Flax's size comment for array and tensor values: `# 6 (24 B)`.
+    let sizeComment (v: obj | null) =
+        match shapeOf v with
+        | None -> ""
+        | Some(t, _, count) ->
+            let _, size = elementName t
+            let n = count.ToString("N0", CultureInfo.InvariantCulture)
+
+            if size = 0 then
+                $" # {n}"
+            else
+                let bytes = float count * float size
+
+                let human =
+                    if bytes < 1000.0 then $"{bytes:F0} B"
+                    elif bytes < 1e6 then (bytes / 1e3).ToString("F1", CultureInfo.InvariantCulture) + " KB"
+                    elif bytes < 1e9 then (bytes / 1e6).ToString("F1", CultureInfo.InvariantCulture) + " MB"
+                    else (bytes / 1e9).ToString("F1", CultureInfo.InvariantCulture) + " GB"
+
+                $" # {n} ({human})"
+
+type Variable =
+    // Mutable only so that WithValue/WithMetadata can adjust a MemberwiseClone, which is what keeps
+    // the runtime type of user subclasses without any code on their side. Never mutated after that.
+    val mutable private value: obj | null
+    val mutable private metadata: ImmutableSortedDictionary<string, obj | null>
+
+    static member private NoMetadata =
+        ImmutableSortedDictionary.Create<string, obj | null>(StringComparer.Ordinal)
+
+    new(value: obj | null) = { value = value; metadata = Variable.NoMetadata }
+
+    new(value: obj | null, metadata: IReadOnlyDictionary<string, obj | null>) =
+        ArgumentNullException.ThrowIfNull(metadata, nameof metadata)
+
+        { value = value
+          metadata = Variable.NoMetadata.AddRange metadata }
+
+    member v.Value = v.value
+    member v.Metadata = v.metadata :> IReadOnlyDictionary<string, obj | null>
+
+    member v.Tag: string | null =
+        match v.metadata.TryGetValue "tag" with
+        | true, (:? string as s) -> s
+        | _ -> null
+
+    member v.WithValue(value: obj | null) : Variable =
+        let copy = v.MemberwiseClone() :?> Variable
+        copy.value <- value
+        copy
+
+    member v.WithMetadata(key: string, value: obj | null) : Variable =
+        ArgumentNullException.ThrowIfNull(key, nameof key)
+        let copy = v.MemberwiseClone() :?> Variable
+        copy.metadata <- v.metadata.SetItem(key, value)
+        copy
+
+    override v.Equals(other: obj | null) =
+        match other with
+        | :? Variable as w ->
+            obj.ReferenceEquals(v, w)
+            || (v.GetType() = w.GetType()
+                && Leaf.equals v.value w.value
+                && v.metadata.Count = w.metadata.Count
+                && Seq.forall2
+                    (fun (a: KeyValuePair<string, obj | null>) (b: KeyValuePair<string, obj | null>) ->
+                        a.Key = b.Key && Leaf.equals a.Value b.Value)
+                    v.metadata
+                    w.metadata)
+        | _ -> false
+
+    override v.GetHashCode() =
+        let mutable h = v.GetType().GetHashCode() * 31 + Leaf.hash v.value
+
+        for kv in v.metadata do
+            h <- h * 31 + kv.Key.GetHashCode() + Leaf.hash kv.Value
+
+        h
+
+    override v.ToString() =
+        let parts =
+            seq {
+                "value=" + Leaf.literal v.value
+
+                for kv in v.metadata do
+                    kv.Key + "=" + Leaf.literal kv.Value
+            }
+
+        v.GetType().Name + "(" + String.Join(", ", parts) + ")"
+
+type Param =
+    inherit Variable
+    new(value: obj | null) = { inherit Variable(value) }
+    new(value: obj | null, metadata) = { inherit Variable(value, metadata) }
+
+type BatchStat =
+    inherit Variable
+    new(value: obj | null) = { inherit Variable(value) }
+    new(value: obj | null, metadata) = { inherit Variable(value, metadata) }
+
+type Cache =
+    inherit Variable
+    new(value: obj | null) = { inherit Variable(value) }
+    new(value: obj | null, metadata) = { inherit Variable(value, metadata) }
+
+type Intermediate =
+    inherit Variable
+    new(value: obj | null) = { inherit Variable(value) }
+    new(value: obj | null, metadata) = { inherit Variable(value, metadata) }
+
+type Perturbation =
+    inherit Intermediate
+    new(value: obj | null) = { inherit Intermediate(value) }
+    new(value: obj | null, metadata) = { inherit Intermediate(value, metadata) }
+
+type RngState =
+    inherit Variable
+    new(value: obj | null) = { inherit Variable(value) }
+    new(value: obj | null, metadata) = { inherit Variable(value, metadata) }
+
+type RngKey =
+    inherit RngState
+    new(value: obj | null) = { inherit RngState(value) }
+    new(value: obj | null, metadata) = { inherit RngState(value, metadata) }
+
+type RngCount =
+    inherit RngState
+    new(value: obj | null) = { inherit RngState(value) }
+    new(value: obj | null, metadata) = { inherit RngState(value, metadata) }
+
+type OptState =
+    inherit Variable
+    new(value: obj | null) = { inherit Variable(value) }
+    new(value: obj | null, metadata) = { inherit Variable(value, metadata) }
+
+namespace StateTree.FSharp
+
+open System
+open System.Collections
+open System.Collections.Generic
+open System.Globalization
+open System.Text
+open System.Text.Json
+open System.Text.Json.Nodes
+open System.Text.RegularExpressions
+open StateTree
+
+[<CustomEquality; NoComparison>]
+type Filter =
+    | OfType of Type
+    | WithTag of string
+    | PathContains of key: PathKey * exact: bool
+    | PathIn of Set<KeyPath>
+    | PathMatches of pattern: string * regex: Regex
+    | PathStartsWith of KeyPath
+    | Any of Filter list
+    | All of Filter list
+    | Not of Filter
+    | Everything
+    | Nothing
+    | Where of Func<KeyPath, obj | null, bool>
+
+    static member private Same(a: Filter, b: Filter) : bool =
+        match a, b with
+        | OfType x, OfType y -> x = y
+        | WithTag x, WithTag y -> String.Equals(x, y)
+        | PathContains(k, e), PathContains(l, f) -> k.Equals l && e = f
+        | PathIn x, PathIn y -> x = y
+        | PathMatches(p, _), PathMatches(q, _) -> String.Equals(p, q)
+        | PathStartsWith p, PathStartsWith q -> p.Equals q
+        | Any xs, Any ys
+        | All xs, All ys -> xs.Length = ys.Length && List.forall2 (fun x y -> Filter.Same(x, y)) xs ys
+        | Not x, Not y -> Filter.Same(x, y)
+        | Everything, Everything
+        | Nothing, Nothing -> true
+        | Where f, Where g -> obj.ReferenceEquals(f, g)
+        | _ -> false
+
+    override f.Equals(other: obj | null) =
+        match other with
+        | :? Filter as g -> Filter.Same(f, g)
+        | _ -> false
+
+    override f.GetHashCode() =
+        match f with
+        | OfType t -> 1 + 31 * t.GetHashCode()
+        | WithTag s -> 2 + 31 * s.GetHashCode()
+        | PathContains(k, e) -> 3 + 31 * k.GetHashCode() + (if e then 7 else 0)
+        | PathIn s -> 4 + 31 * (s |> Seq.sumBy (fun p -> p.GetHashCode()))
+        | PathMatches(p, _) -> 5 + 31 * p.GetHashCode()
+        | PathStartsWith p -> 6 + 31 * p.GetHashCode()
+        | Any xs -> 7 + 31 * (xs |> List.fold (fun h x -> h * 31 + x.GetHashCode()) 0)
+        | All xs -> 8 + 31 * (xs |> List.fold (fun h x -> h * 31 + x.GetHashCode()) 0)
+        | Not x -> 9 + 31 * x.GetHashCode()
+        | Everything -> 10
+        | Nothing -> 11
+        | Where d -> 12 + 31 * Runtime.CompilerServices.RuntimeHelpers.GetHashCode d
+
+    override f.ToString() =
+        let list (xs: Filter list) =
+            String.Join(", ", xs |> List.map string)
+
+        match f with
+        | OfType t -> $"OfType({t.Name})"
+        | WithTag s -> $"WithTag({Leaf.quote s})"
+        | PathContains(k, e) -> $"""PathContains({k.ToLiteral()}, exact={(if e then "True" else "False")})"""
+        | PathIn s -> "PathIn(" + String.Join(", ", s |> Seq.map (fun p -> p.ToTupleString())) + ")"
+        | PathMatches(p, _) -> $"PathMatches({Leaf.quote p})"
+        | PathStartsWith p -> $"PathStartsWith({p.ToTupleString()})"
+        | Any xs -> $"Any({list xs})"
+        | All xs -> $"All({list xs})"
+        | Not x -> "Not(" + string x + ")"
+        | Everything -> "Everything()"
+        | Nothing -> "Nothing()"
+        | Where d -> $"Where({d.Method.Name})"
+
+    interface IEquatable<Filter> with
+        member f.Equals g =
+            match g with
+            | null -> false
+            | g -> Filter.Same(f, g)
+
+/// A filter's verdict on a whole sub-tree, from its path alone.
+[<Struct>]
+type internal Verdict =
+    | Yes
+    | No
+    | Maybe
+
+[<RequireQualifiedAccess>]
+module Filter =
+    [<CompiledName("OfType")>]
+    let ofType<'T> = OfType typeof<'T>
+
+    [<CompiledName("OfTypeOf")>]
+    let ofTypeOf (t: Type) =
+        ArgumentNullException.ThrowIfNull(t, nameof t)
+        OfType t
+
+    [<CompiledName("WithTag")>]
+    let withTag (tag: string) =
+        ArgumentNullException.ThrowIfNull(tag, nameof tag)
+        WithTag tag
+
+    [<CompiledName("PathContains")>]
+    let pathContains (key: PathKey) = PathContains(key, true)
+
+    [<CompiledName("PathContainsText")>]
+    let pathContainsText (key: PathKey) = PathContains(key, false)
+
+    [<CompiledName("PathIn")>]
+    let pathIn (paths: KeyPath seq) =
+        ArgumentNullException.ThrowIfNull(paths, nameof paths)
+
+        for p in paths do
+            if isNull (box p) then
+                nullArg (nameof paths)
+
+        PathIn(Set.ofSeq paths)
+
+    [<CompiledName("PathMatches")>]
+    let pathMatches (pattern: string) =
+        ArgumentNullException.ThrowIfNull(pattern, nameof pattern)
+        // Anchored so the pattern must match the whole path text, as SPEC's full match requires.
+        PathMatches(pattern, Regex("^(?:" + pattern + ")$", RegexOptions.CultureInvariant))
+
+    [<CompiledName("PathStartsWith")>]
+    let pathStartsWith (prefix: KeyPath) =
+        ArgumentNullException.ThrowIfNull(prefix, nameof prefix)
+        PathStartsWith prefix
+
+    [<CompiledName("Any")>]
+    let any (filters: Filter list) = Any filters
+
+    [<CompiledName("All")>]
+    let all (filters: Filter list) = All filters
+
+    [<CompiledName("Not")>]
+    let not (filter: Filter) = Not filter
+
+    [<CompiledName("Where")>]
+    let where (predicate: KeyPath -> obj | null -> bool) =
+        Where(Func<KeyPath, obj | null, bool>(fun p l -> predicate p l))
+
+    let private keyInPath (key: PathKey) (exact: bool) (path: KeyPath) =
+        let text = key.ToString()
+        let mutable p = path
+        let mutable found = false
+
+        while Operators.not found && p.Count > 0 do
+            let k = p.LastKey
+            found <- if exact then k.Equals key else k.ToString().Contains(text, StringComparison.Ordinal)
+            p <- nonNull p.ParentOrNull
+
+        found
+
+    [<CompiledName("Matches")>]
+    let rec matches (filter: Filter) (path: KeyPath) (leaf: obj | null) : bool =
+        match filter with
+        | OfType t -> Operators.not (isNull leaf) && t.IsInstanceOfType leaf
+        | WithTag tag ->
+            match leaf with
+            | :? Variable as v -> String.Equals(v.Tag, tag)
+            | _ -> false
+        | PathContains(key, exact) -> keyInPath key exact path
+        | PathIn paths -> paths.Contains path
+        | PathMatches(_, regex) -> regex.IsMatch(path.ToString())
+        | PathStartsWith prefix -> path.StartsWith prefix
+        | Any filters -> List.exists (fun f -> matches f path leaf) filters
+        | All filters -> List.forall (fun f -> matches f path leaf) filters
+        | Not f -> Operators.not (matches f path leaf)
+        | Everything -> true
+        | Nothing -> false
+        | Where predicate -> predicate.Invoke(path, leaf)
+
+    /// True when matching may look at the path (otherwise callers can skip building it).
+    let rec internal needsPath (filter: Filter) =
+        match filter with
+        | OfType _
+        | WithTag _
+        | Everything
+        | Nothing -> false
+        | PathContains _
+        | PathIn _
+        | PathMatches _
+        | PathStartsWith _
+        | Where _ -> true
+        | Any fs
+        | All fs -> List.exists needsPath fs
+        | Not f -> needsPath f
+
+    /// True when the filter may decide a whole sub-tree from its path.
+    let rec internal decidesSubtrees (filter: Filter) =
+        match filter with
+        | Everything
+        | Nothing
+        | PathContains _
+        | PathStartsWith _ -> true
+        | Any fs
+        | All fs -> List.exists decidesSubtrees fs
+        | Not f -> decidesSubtrees f
+        | _ -> false
+
+    /// Whether every leaf below a node at this path matches (Yes), none does (No), or it depends.
+    let rec internal verdict (filter: Filter) (nodePath: KeyPath) : Verdict =
+        match filter with
+        | Everything -> Yes
+        | Nothing -> No
+        | PathStartsWith prefix ->
+            if nodePath.StartsWith prefix then Yes
+            elif prefix.StartsWith nodePath then Maybe
+            else No
+        | PathContains(key, exact) -> if keyInPath key exact nodePath then Yes else Maybe
+        | Not f ->
+            match verdict f nodePath with
+            | Yes -> No
+            | No -> Yes
+            | Maybe -> Maybe
+        | Any fs ->
+            let vs = fs |> List.map (fun f -> verdict f nodePath)
+            if List.contains Yes vs then Yes
+            elif List.forall ((=) No) vs then No
+            else Maybe
+        | All fs ->
+            let vs = fs |> List.map (fun f -> verdict f nodePath)
+            if List.contains No vs then No
+            elif List.forall ((=) Yes) vs then Yes
+            else Maybe
+        | _ -> Maybe
+
+/// The children of a large node: a persistent B+tree (leaf chunks hold entries, branch chunks hold the
+/// first key of each child), so updating one child of a node with a million children copies O(log k)
+/// small arrays instead of the whole node.
+[<Sealed; AllowNullLiteral>]
+type internal Chunk(keys: PathKey array, values: (obj | null) array, children: Chunk array, count: int) =
+    member _.Keys = keys
+    member _.Values = values
+    member _.Children = children
+    member _.Count = count
+    member _.IsLeaf = children.Length = 0
+
+module internal Chunk =
+    /// Maximum entries of a leaf chunk and children of a branch; also the largest node kept flat.
+    [<Literal>]
+    let Fanout = 32
+
+    /// Binary search: the index of key, or the bitwise complement of its insertion point.
+    let search (keys: PathKey array) (key: PathKey) =
+        let mutable lo = 0
+        let mutable hi = keys.Length - 1
+        let mutable found = -1
+
+        while found < 0 && lo <= hi do
+            let mid = (lo + hi) >>> 1
+            let c = keys.[mid].CompareTo key
+
+            if c = 0 then found <- mid
+            elif c < 0 then lo <- mid + 1
+            else hi <- mid - 1
+
+        if found >= 0 then found else ~~~lo
+
+    let private childIndex (c: Chunk) (key: PathKey) =
+        let i = search c.Keys key
+        if i >= 0 then i else max 0 (~~~i - 1)
+
+    let tryFind (root: Chunk) (key: PathKey) (value: outref<obj | null>) : bool =
+        let mutable c = root
+
+        while not c.IsLeaf do
+            c <- c.Children.[childIndex c key]
+
+        let i = search c.Keys key
+
+        if i >= 0 then
+            value <- c.Values.[i]
+            true
+        else
+            value <- null
+            false
+
+    let private leaf (keys: PathKey array) (values: (obj | null) array) = Chunk(keys, values, [||], keys.Length)
+
+    let private branch (children: Chunk array) =
+        Chunk(children |> Array.map (fun c -> c.Keys.[0]), [||], children, children |> Array.sumBy (fun c -> c.Count))
+
+    /// Groups items into runs of at most Fanout, of nearly equal sizes.
+    let private runs (n: int) =
+        let m = (n + Fanout - 1) / Fanout
+        Array.init m (fun i -> struct (i * n / m, (i + 1) * n / m))
+
+    let ofSorted (keys: PathKey array) (values: (obj | null) array) : Chunk =
+        let mutable level =
+            runs keys.Length
+            |> Array.map (fun (struct (s, e)) -> leaf keys.[s .. e - 1] values.[s .. e - 1])
+
+        while level.Length > 1 do
+            let current = level
+
+            level <-
+                runs current.Length
+                |> Array.map (fun (struct (s, e)) -> branch current.[s .. e - 1])
+
+        level.[0]
+
+    let rec copyTo (c: Chunk) (keys: PathKey array) (values: (obj | null) array) (offset: int) : int =
+        if c.IsLeaf then
+            Array.blit c.Keys 0 keys offset c.Keys.Length
+            Array.blit c.Values 0 values offset c.Values.Length
+            offset + c.Keys.Length
+        else
+            let mutable o = offset
+
+            for child in c.Children do
+                o <- copyTo child keys values o
+
+            o
+
+    let private insertAt (a: 'T array) (i: int) (x: 'T) =
+        let r = Array.zeroCreate (a.Length + 1)
+        Array.blit a 0 r 0 i
+        r.[i] <- x
+        Array.blit a i r (i + 1) (a.Length - i)
+        r
+
+    let private removeAt (a: 'T array) (i: int) =
+        let r = Array.zeroCreate (a.Length - 1)
+        Array.blit a 0 r 0 i
+        Array.blit a (i + 1) r i (a.Length - i - 1)
+        r
+
+    let private replaceAt (a: 'T array) (i: int) (x: 'T) =
+        let r = Array.copy a
+        r.[i] <- x
+        r
+
+    /// Sets key to value; returns the new chunk and, when it overflowed, the right half split off.
+    let rec set (c: Chunk) (key: PathKey) (value: obj | null) : struct (Chunk * Chunk) =
+        if c.IsLeaf then
+            let i = search c.Keys key
+
+            if i >= 0 then
+                struct (Chunk(c.Keys, replaceAt c.Values i value, [||], c.Count), null)
+            else
+                let keys = insertAt c.Keys (~~~i) key
+                let values = insertAt c.Values (~~~i) value
+
+                if keys.Length <= Fanout then
+                    struct (leaf keys values, null)
+                else
+                    let h = keys.Length / 2
+                    struct (leaf keys.[.. h - 1] values.[.. h - 1], leaf keys.[h..] values.[h..])
+        else
+            let j = childIndex c key
+            let struct (updated, extra) = set c.Children.[j] key value
+            let mutable children = replaceAt c.Children j updated
+
+            if not (isNull extra) then
+                children <- insertAt children (j + 1) extra
+
+            if children.Length <= Fanout then
+                struct (branch children, null)
+            else
+                let h = children.Length / 2
+                struct (branch children.[.. h - 1], branch children.[h..])
+
+    /// The chunk without key (which must be present), or null when nothing is left.
+    let rec remove (c: Chunk) (key: PathKey) : Chunk =
+        if c.IsLeaf then
+            let i = search c.Keys key
+
+            if c.Keys.Length = 1 then
+                null
+            else
+                leaf (removeAt c.Keys i) (removeAt c.Values i)
+        else
+            let j = childIndex c key
+
+            match remove c.Children.[j] key with
+            | null ->
+                if c.Children.Length = 1 then
+                    null
+                else
+                    branch (removeAt c.Children j)
+            | updated -> branch (replaceAt c.Children j updated)
+
+    /// A root that has grown a sibling gets a new branch above both.
+    let root (struct (c: Chunk, extra: Chunk)) =
+        if isNull extra then c else branch [| c; extra |]
+
+    /// Calls f on every entry in key order, without allocating.
+    let rec iter (c: Chunk) (f: PathKey -> obj | null -> unit) =
+        if c.IsLeaf then
+            for i in 0 .. c.Keys.Length - 1 do
+                f c.Keys.[i] c.Values.[i]
+        else
+            for child in c.Children do
+                iter child f
+
+[<Sealed>]
+type State
+    internal
+    (
+        keys: PathKey array,
+        values: (obj | null) array,
+        tree: Chunk,
+        count: int,
+        leafCount: int,
+        emptyBelow: int
+    ) =
+    static let empty = State([||], [||], null, 0, 0, 0)
+
+    static member internal EmptyState = empty
+
+    /// Keys and values of a small node (tree = null); empty arrays for a large one.
+    member internal _.FlatKeys = keys
+    member internal _.FlatValues = values
+    /// The B+tree of a large node (more than Chunk.Fanout children), else null.
+    member internal _.Tree = tree
+    member _.Count = count
+    member _.LeafCount = leafCount
+    /// How many children are empty sub-states or have one below them (flat operations drop those).
+    member internal _.EmptyBelow = emptyBelow
+    member internal _.HasEmpty = emptyBelow > 0
+
+    /// The children in key order; large nodes are copied out of their tree.
+    member internal _.Children() : struct (PathKey array * (obj | null) array) =
+        match tree with
+        | null -> struct (keys, values)
+        | t ->
+            let k = Array.zeroCreate count
+            let v = Array.zeroCreate count
+            Chunk.copyTo t k v 0 |> ignore
+            struct (k, v)
+
+    member internal _.TryGet(key: PathKey, value: outref<obj | null>) : bool =
+        match tree with
+        | null ->
+            let i = Chunk.search keys key
+
+            if i >= 0 then
+                value <- values.[i]
+                true
+            else
+                value <- null
+                false
+        | t -> Chunk.tryFind t key &value
+
+    /// What a child adds to its parent's leaf count, and whether it holds an empty sub-state.
+    static member inline internal LeavesOf(v: obj | null) =
+        match v with
+        | :? State as s -> s.LeafCount
+        | _ -> 1
+
+    static member inline internal EmptyOf(v: obj | null) =
+        match v with
+        | :? State as s -> if s.Count = 0 || s.EmptyBelow > 0 then 1 else 0
+        | _ -> 0
+
+    /// A node from sorted, distinct keys; the arrays are owned by the new node.
+    static member internal OfArrays(keys: PathKey array, values: (obj | null) array) : State =
+        if keys.Length = 0 then
+            empty
+        else
+            let mutable leaves = 0
+            let mutable empties = 0
+
+            for v in values do
+                leaves <- leaves + State.LeavesOf v
+                empties <- empties + State.EmptyOf v
+
+            if keys.Length <= Chunk.Fanout then
+                State(keys, values, null, keys.Length, leaves, empties)
+            else
+                State([||], [||], Chunk.ofSorted keys values, keys.Length, leaves, empties)
+
+    static member internal NodeEquals(a: State, b: State) : bool =
+        if obj.ReferenceEquals(a, b) then
+            true
+        elif a.Count <> b.Count || a.LeafCount <> b.LeafCount || a.EmptyBelow <> b.EmptyBelow then
+            false
+        else
+            let struct (ak, av) = a.Children()
+            let struct (bk, bv) = b.Children()
+            let mutable same = true
+            let mutable i = 0
+
+            while same && i < ak.Length do
+                same <-
+                    ak.[i].Equals bk.[i]
+                    && (match av.[i], bv.[i] with
+                        | (:? State as x), (:? State as y) -> Deep.guard (fun () -> State.NodeEquals(x, y))
+                        | (:? State), _
+                        | _, (:? State) -> false
+                        | x, y -> Leaf.equals x y)
+
+                i <- i + 1
+
+            same
+
+    static member internal NodeHash(s: State) : int =
+        let struct (k, v) = s.Children()
+        let mutable h = s.Count
+
+        for i in 0 .. k.Length - 1 do
+            let child =
+                match v.[i] with
+                | :? State as c -> Deep.guard (fun () -> State.NodeHash c)
+                | x -> Leaf.hash x
+
+            h <- (h * 31 + k.[i].GetHashCode()) * 31 + child
+
+        h
+
+    static member private Indent(sb: StringBuilder, level: int) = sb.Append(' ', 2 * level) |> ignore
+
+    static member internal AppendVariable(sb: StringBuilder, v: Variable, level: int) =
+        sb.Append(v.GetType().Name).Append('(').Append(Leaf.sizeComment v.Value).Append('\n') |> ignore
+        State.Indent(sb, level + 1)
+        sb.Append("value=").Append(Leaf.literal v.Value) |> ignore
+
+        for kv in v.Metadata do
+            sb.Append(",\n") |> ignore
+            State.Indent(sb, level + 1)
+            sb.Append(kv.Key).Append('=').Append(Leaf.literal kv.Value) |> ignore
+
+        sb.Append('\n') |> ignore
+        State.Indent(sb, level)
+        sb.Append(')') |> ignore
+
+    static member internal AppendNode(sb: StringBuilder, s: State, level: int) : unit =
+        if s.Count = 0 then
+            sb.Append("{}") |> ignore
+        else
+            sb.Append("{\n") |> ignore
+            let struct (k, v) = s.Children()
+
+            for i in 0 .. k.Length - 1 do
+                State.Indent(sb, level + 1)
+                sb.Append(k.[i].ToLiteral()).Append(": ") |> ignore
+
+                match v.[i] with
+                | :? State as c -> Deep.guard (fun () -> State.AppendNode(sb, c, level + 1))
+                | :? Variable as var -> State.AppendVariable(sb, var, level + 1)
+                | leaf -> sb.Append(Leaf.literal leaf) |> ignore
+
+                sb.Append(if i < k.Length - 1 then ",\n" else "\n") |> ignore
+
+            State.Indent(sb, level)
+            sb.Append('}') |> ignore
+
+    override s.Equals(other: obj | null) =
+        match other with
+        | :? State as t -> State.NodeEquals(s, t)
+        | _ -> false
+
+    override s.GetHashCode() = State.NodeHash s
+
+    override s.ToString() =
+        let sb = StringBuilder("State(")
+        State.AppendNode(sb, s, 0)
+        sb.Append(')').ToString()
+
+    interface IEquatable<State> with
+        member s.Equals t =
+            match t with
+            | null -> false
+            | t -> State.NodeEquals(s, t)
+
+type IStateWrapper =
+    abstract Unwrap: unit -> State
+
+[<RequireQualifiedAccess>]
+type Child =
+    | Sub of State
+    | Leaf of (obj | null)
+
+module internal Given =
+    /// Pure-dict keys as the pure dict gave them, in Python tuple notation.
+    let tuple (keys: obj list) =
+        let text (k: obj) =
+            match k with
+            | :? string as s -> Leaf.quote s
+            | :? PathKey as p -> p.ToLiteral()
+            | k -> Leaf.literal k
+
+        match keys with
+        | [ k ] -> "(" + text k + ",)"
+        | ks -> "(" + String.Join(", ", ks |> List.map text) + ")"
+
+    let toPath (keys: obj list) =
+        keys
+        |> List.map (fun k ->
+            match k with
+            | :? int as i -> PathKey.FromIndex i
+            | :? PathKey as p -> p
+            | k -> PathKey.FromName(string k))
+        |> KeyPath.OfSeq
+
+[<RequireQualifiedAccess>]
+type StateError =
+    | NonExhaustiveSplit of remainder: State
+    | EverythingNotLast of index: int
+    | UnknownPath of keys: obj list
+    | MissingPath of path: KeyPath
+    | DuplicateKey of keys: obj list
+    | IntKeyCollision of path: KeyPath
+    | ConversionFailed of path: KeyPath * target: Type * reason: string
+    | InvalidPureDict of keys: obj list * reason: string
+    | MergeConflictAt of path: KeyPath
+    | LeafIsPrefix of leaf: KeyPath * other: KeyPath
+    | EmptyPath
+    | ZipMismatch of path: KeyPath * inFirst: bool
+
+    member e.Message =
+        match e with
+        | NonExhaustiveSplit r ->
+            $"Non-exhaustive filters, got a non-empty remainder: {r}.\nUse Filter.Everything to match all remaining elements."
+        | EverythingNotLast i -> $"Filter.Everything can only be used as the last filters, got it at index {i}."
+        | UnknownPath keys -> "key in pure_dict not available in state: " + Given.tuple keys
+        | MissingPath p -> "key in state not available in pure_dict: " + p.ToTupleString()
+        | DuplicateKey keys -> "key in pure_dict names a state entry that another key already names: " + Given.tuple keys
+        | IntKeyCollision p -> "a string key and an int key collide after restoring int paths: " + p.ToTupleString()
+        | ConversionFailed(p, t, reason) -> $"cannot convert the pure_dict value at {p.ToTupleString()} to {t.Name}: {reason}"
+        | InvalidPureDict(keys, reason) -> $"invalid pure_dict at {Given.tuple keys}: {reason}"
+        | MergeConflictAt p -> "conflicting path in merge: " + p.ToTupleString()
+        | LeafIsPrefix(leaf, other) ->
+            $"path {leaf.ToTupleString()} is a leaf and also a prefix of path {other.ToTupleString()}"
+        | EmptyPath -> "the empty path () cannot hold a leaf"
+        | ZipMismatch(p, inFirst) ->
+            let which = if inFirst then "first" else "second"
+            $"leaf path {p.ToTupleString()} is only in the {which} state"
+
+    member e.Path =
+        match e with
+        | NonExhaustiveSplit _
+        | EverythingNotLast _
+        | EmptyPath -> None
+        | UnknownPath keys
+        | DuplicateKey keys
+        | InvalidPureDict(keys, _) -> Some(Given.toPath keys)
+        | MissingPath p
+        | IntKeyCollision p
+        | ConversionFailed(p, _, _)
+        | MergeConflictAt p
+        | LeafIsPrefix(p, _)
+        | ZipMismatch(p, _) -> Some p
+
+type ReplaceOptions =
+    { Replace: (obj | null -> obj | null -> obj | null) option
+      Strict: bool }
+
+/// Node-level helpers shared by the operations below.
+module internal Node =
+    let empty = State.EmptyState
+
+    let inline isNull' (s: State) = obj.ReferenceEquals(s, null)
+
+    /// The state as a flat operation sees it: empty sub-states removed (null when no leaf is left).
+    let rec dropEmpties (s: State) : State =
+        if s.LeafCount = 0 then
+            Unchecked.defaultof<State>
+        elif not s.HasEmpty then
+            s
+        else
+            let struct (keys, values) = s.Children()
+            let k = ResizeArray(keys.Length)
+            let v = ResizeArray(keys.Length)
+
+            for i in 0 .. keys.Length - 1 do
+                match values.[i] with
+                | :? State as c ->
+                    let d = Deep.guard (fun () -> dropEmpties c)
+
+                    if not (isNull' d) then
+                        k.Add keys.[i]
+                        v.Add(box d)
+                | leaf ->
+                    k.Add keys.[i]
+                    v.Add leaf
+
+            State.OfArrays(k.ToArray(), v.ToArray())
+
+    let orEmpty (s: State) = if isNull' s then empty else s
+
+    let private withCounts (s: State) (old: obj | null) (hadOld: bool) (value: obj | null) =
+        let leaves =
+            s.LeafCount + State.LeavesOf value - (if hadOld then State.LeavesOf old else 0)
+
+        let empties =
+            s.EmptyBelow + State.EmptyOf value - (if hadOld then State.EmptyOf old else 0)
+
+        struct (leaves, empties)
+
+    /// The node with key set to value (inserted or replaced). O(log k).
+    let withChild (s: State) (key: PathKey) (value: obj | null) : State =
+        match s.Tree with
+        | null ->
+            let keys = s.FlatKeys
+            let i = Chunk.search keys key
+
+            if i >= 0 then
+                let values = Array.copy s.FlatValues
+                let old = values.[i]
+                values.[i] <- value
+                let struct (leaves, empties) = withCounts s old true value
+                // Same key set: the keys array is shared with the old node.
+                State(keys, values, null, s.Count, leaves, empties)
+            else
+                let at = ~~~i
+                let n = keys.Length
+                let k = Array.zeroCreate (n + 1)
+                let v = Array.zeroCreate (n + 1)
+                Array.blit keys 0 k 0 at
+                Array.blit s.FlatValues 0 v 0 at
+                k.[at] <- key
+                v.[at] <- value
+                Array.blit keys at k (at + 1) (n - at)
+                Array.blit s.FlatValues at v (at + 1) (n - at)
+                let struct (leaves, empties) = withCounts s null false value
+
+                if n + 1 <= Chunk.Fanout then
+                    State(k, v, null, n + 1, leaves, empties)
+                else
+                    State([||], [||], Chunk.ofSorted k v, n + 1, leaves, empties)
+        | tree ->
+            let mutable old = null
+            let had = Chunk.tryFind tree key &old
+            let root = Chunk.root (Chunk.set tree key value)
+            let struct (leaves, empties) = withCounts s old had value
+            State([||], [||], root, (if had then s.Count else s.Count + 1), leaves, empties)
+
+    /// The node without key (which must be present). O(log k).
+    let withoutChild (s: State) (key: PathKey) : State =
+        let mutable old = null
+        s.TryGet(key, &old) |> ignore
+        let leaves = s.LeafCount - State.LeavesOf old
+        let empties = s.EmptyBelow - State.EmptyOf old
+
+        match s.Tree with
+        | null ->
+            let i = Chunk.search s.FlatKeys key
+            let n = s.Count
+
+            if n = 1 then
+                empty
+            else
+                let k = Array.zeroCreate (n - 1)
+                let v = Array.zeroCreate (n - 1)
+                Array.blit s.FlatKeys 0 k 0 i
+                Array.blit s.FlatValues 0 v 0 i
+                Array.blit s.FlatKeys (i + 1) k i (n - i - 1)
+                Array.blit s.FlatValues (i + 1) v i (n - i - 1)
+                State(k, v, null, n - 1, leaves, empties)
+        | tree ->
+            let root = Chunk.remove tree key
+
+            if s.Count - 1 <= Chunk.Fanout then
+                let k = Array.zeroCreate (s.Count - 1)
+                let v = Array.zeroCreate (s.Count - 1)
+                Chunk.copyTo root k v 0 |> ignore
+                State(k, v, null, s.Count - 1, leaves, empties)
+            else
+                State([||], [||], root, s.Count - 1, leaves, empties)
+
+    /// Calls f on every leaf below s with its path.
+    let rec iterLeaves (nodePath: KeyPath) (s: State) (f: KeyPath -> obj | null -> unit) : unit =
+        let struct (keys, values) = s.Children()
+
+        for i in 0 .. keys.Length - 1 do
+            match values.[i] with
+            | :? State as c -> Deep.guard (fun () -> iterLeaves (nodePath.Append keys.[i]) c f)
+            | leaf -> f (nodePath.Append keys.[i]) leaf
+
+/// Collects the children of one output node while walking an input node in key order. While the
+/// output repeats the input child for child it allocates nothing, so a group that receives a whole
+/// sub-tree hands back the input instance.
+[<Struct; NoEquality; NoComparison>]
+type internal NodeBuilder =
+    [<DefaultValue(false)>]
+    val mutable Same: int
+
+    [<DefaultValue(false)>]
+    val mutable Diverged: bool
+
+    // Allocated on the first child the output adds after diverging (null until then).
+    [<DefaultValue(false)>]
+    val mutable Keys: PathKey array
+
+    [<DefaultValue(false)>]
+    val mutable Values: (obj | null) array
+
+    [<DefaultValue(false)>]
+    val mutable Count: int
+
+    /// Child i of the input (keys, values) is either present with value, or absent, in the output.
+    member b.Add(i: int, keys: PathKey array, values: (obj | null) array, present: bool, value: obj | null) =
+        if not b.Diverged then
+            if present && b.Same = i && obj.ReferenceEquals(value, values.[i]) then
+                b.Same <- i + 1
+            else
+                b.Diverged <- true
+
+                if b.Same > 0 || present then
+                    let capacity = b.Same + keys.Length - i
+                    b.Keys <- Array.zeroCreate capacity
+                    b.Values <- Array.zeroCreate capacity
+                    Array.blit keys 0 b.Keys 0 b.Same
+                    Array.blit values 0 b.Values 0 b.Same
+                    b.Count <- b.Same
+
+                if present then
+                    b.Keys.[b.Count] <- keys.[i]
+                    b.Values.[b.Count] <- value
+                    b.Count <- b.Count + 1
+        elif present then
+            if isNull (box b.Keys) then
+                b.Keys <- Array.zeroCreate (keys.Length - i)
+                b.Values <- Array.zeroCreate (keys.Length - i)
+
+            b.Keys.[b.Count] <- keys.[i]
+            b.Values.[b.Count] <- value
+            b.Count <- b.Count + 1
+
+    /// The output node: the input itself when nothing diverged, null when it is empty.
+    member b.Build(input: State) : State =
+        if not b.Diverged then
+            input
+        elif b.Count = 0 then
+            Unchecked.defaultof<State>
+        elif b.Count = b.Keys.Length then
+            State.OfArrays(b.Keys, b.Values)
+        else
+            State.OfArrays(Array.sub b.Keys 0 b.Count, Array.sub b.Values 0 b.Count)
+
+/// Filter, Split, Where: every leaf is sent to one group (or to none).
+module internal Partition =
+    type Classifier =
+        {
+            /// Number of output slots; a leaf classified at or beyond it is dropped.
+            Slots: int
+            /// The group of a leaf, from the path of its node, its key and its value.
+            Leaf: KeyPath -> PathKey -> obj | null -> int
+            /// The group of every leaf below a node, decided from its path, or -1.
+            Node: (KeyPath -> int) option
+        }
+
+    let rec run (c: Classifier) (nodePath: KeyPath) (node: State) : State array =
+        let result = Array.zeroCreate<State> c.Slots
+
+        if node.LeafCount > 0 then
+            let decided =
+                match c.Node with
+                | Some decide -> decide nodePath
+                | None -> -1
+
+            if decided >= 0 then
+                if decided < c.Slots then
+                    result.[decided] <- Node.dropEmpties node
+            else
+                let struct (keys, values) = node.Children()
+                let builders = Array.zeroCreate<NodeBuilder> c.Slots
+
+                for i in 0 .. keys.Length - 1 do
+                    match values.[i] with
+                    | :? State as child ->
+                        let parts =
+                            Deep.guard (fun () -> run c (nodePath.Append keys.[i]) child)
+
+                        for g in 0 .. c.Slots - 1 do
+                            let part = parts.[g]
+                            builders.[g].Add(i, keys, values, not (Node.isNull' part), part)
+                    | leaf ->
+                        let target = c.Leaf nodePath keys.[i] leaf
+
+                        for g in 0 .. c.Slots - 1 do
+                            builders.[g].Add(i, keys, values, (g = target), leaf)
+
+                for g in 0 .. c.Slots - 1 do
+                    result.[g] <- builders.[g].Build node
+
+        result
+
+    let ofFilters (filters: Filter array) (keepRest: bool) : Classifier =
+        let needsPath = filters |> Array.exists Filter.needsPath
+
+        let leaf (nodePath: KeyPath) (key: PathKey) (value: obj | null) =
+            let path = if needsPath then nodePath.Append key else KeyPath.Empty
+            let mutable g = 0
+
+            while g < filters.Length && not (Filter.matches filters.[g] path value) do
+                g <- g + 1
+
+            g
+
+        let node =
+            if filters |> Array.exists Filter.decidesSubtrees then
+                Some(fun nodePath ->
+                    // The first filter that takes the whole sub-tree, provided every earlier one takes none.
+                    let mutable g = 0
+                    let mutable decided = -2
+
+                    while decided = -2 && g < filters.Length do
+                        match Filter.verdict filters.[g] nodePath with
+                        | Yes -> decided <- g
+                        | No -> g <- g + 1
+                        | Maybe -> decided <- -1
+
+                    if decided = -2 then filters.Length else decided)
+            else
+                None
+
+        { Slots = filters.Length + (if keepRest then 1 else 0)
+          Leaf = leaf
+          Node = node }
+
+    let everythingErrors (filters: Filter array) =
+        let lastOther = filters |> Array.tryFindIndexBack (fun f -> f <> Everything)
+
+        match lastOther with
+        | None -> []
+        | Some last ->
+            [ for i in 0 .. last - 1 do
+                  if filters.[i] = Everything then
+                      StateError.EverythingNotLast i ]
+
+/// Union of states, the later winning on a shared path.
+module internal Merging =
+    /// Walks the union of the children of several nodes in key order; for each key, f gets the
+    /// key and the entries of the inputs that have it, in input order.
+    let unionChildren (inputs: State array) (f: PathKey -> ResizeArray<obj | null> -> unit) =
+        let children = inputs |> Array.map (fun s -> s.Children())
+        let cursor = Array.zeroCreate inputs.Length
+        let entries = ResizeArray()
+        let mutable go = true
+
+        while go do
+            let mutable found = false
+            let mutable least = PathKey()
+
+            for j in 0 .. inputs.Length - 1 do
+                let struct (k, _) = children.[j]
+
+                if cursor.[j] < k.Length && (not found || k.[cursor.[j]].CompareTo least < 0) then
+                    least <- k.[cursor.[j]]
+                    found <- true
+
+            if not found then
+                go <- false
+            else
+                entries.Clear()
+
+                for j in 0 .. inputs.Length - 1 do
+                    let struct (k, v) = children.[j]
+
+                    if cursor.[j] < k.Length && k.[cursor.[j]].Equals least then
+                        entries.Add v.[cursor.[j]]
+                        cursor.[j] <- cursor.[j] + 1
+
+                f least entries
+
+    /// Merges nodes (two or more); null when no leaf is left.
+    let rec mergeNodes (inputs: State array) : State =
+        let capacity = inputs |> Array.sumBy (fun s -> s.Count)
+        let keys = ResizeArray<PathKey>(capacity)
+        let values = ResizeArray<obj | null>(capacity)
+
+        unionChildren inputs (fun key entries ->
+            let last = entries.[entries.Count - 1]
+
+            match last with
+            | :? State as lastState ->
+                // The later sub-trees merge; a leaf before them is replaced by them entirely.
+                let run = ResizeArray<State>()
+                let mutable j = entries.Count - 1
+                let mutable go = true
+
+                while go && j >= 0 do
+                    match entries.[j] with
+                    | :? State as s ->
+                        run.Add s
+                        j <- j - 1
+                    | _ -> go <- false
+
+                run.Reverse()
+
+                let merged =
+                    if run.Count = 1 then
+                        Node.dropEmpties lastState
+                    else
+                        let inputs = run.ToArray()
+                        Deep.guard (fun () -> mergeNodes inputs)
+
+                if not (Node.isNull' merged) then
+                    keys.Add key
+                    values.Add(box merged)
+            | leaf ->
+                keys.Add key
+                values.Add leaf)
+
+        if keys.Count = 0 then
+            Unchecked.defaultof<State>
+        else
+            State.OfArrays(keys.ToArray(), values.ToArray())
+
+    /// Every path that is a leaf in one input and a leaf or a non-empty sub-tree in another, once.
+    let rec conflicts (inputs: State array) (nodePath: KeyPath) (found: ResizeArray<KeyPath>) : unit =
+        unionChildren inputs (fun key entries ->
+            if entries.Count >= 2 then
+                let mutable leaves = 0
+                let subs = ResizeArray<State>()
+
+                for e in entries do
+                    match e with
+                    | :? State as s -> if s.LeafCount > 0 then subs.Add s
+                    | _ -> leaves <- leaves + 1
+
+                let path = nodePath.Append key
+
+                if leaves >= 1 && leaves + subs.Count >= 2 then
+                    found.Add path
+
+                if subs.Count >= 2 then
+                    let run = subs.ToArray()
+                    Deep.guard (fun () -> conflicts run path found))
+
+/// Copies the leaves of one state into a pre-sized array, in path order.
+type internal FlatWriter(result: struct (KeyPath * obj | null) array) =
+    let mutable next = 0
+
+    member w.Walk(nodePath: KeyPath, s: State) : unit =
+        let struct (keys, values) = s.Children()
+
+        for i in 0 .. keys.Length - 1 do
+            match values.[i] with
+            | :? State as c -> Deep.guard (fun () -> w.Walk(nodePath.Append keys.[i], c))
+            | leaf ->
+                result.[next] <- struct (nodePath.Append keys.[i], leaf)
+                next <- next + 1
+
+/// Builds a state from (path, leaf) pairs sorted by path, in one pass with a stack of open nodes.
+type internal SortedBuilder() =
+    // levels.[j] collects the children of the open node at depth j; openKeys.[j] is the key under
+    // which the node at depth j + 1 was opened.
+    let levels = ResizeArray<ResizeArray<PathKey> * ResizeArray<obj | null>>()
+    let openKeys = ResizeArray<PathKey>()
+    let mutable depth = 0
+    let errors = ResizeArray<StateError>()
+
+    do levels.Add((ResizeArray(), ResizeArray()))
+
+    member _.Errors = errors
+
+    member private _.Close() =
+        let (k, v) = levels.[depth]
+        let node = State.OfArrays(k.ToArray(), v.ToArray())
+        k.Clear()
+        v.Clear()
+        depth <- depth - 1
+        let (pk, pv) = levels.[depth]
+        pk.Add openKeys.[depth]
+        pv.Add(box node)
+        openKeys.RemoveAt depth
+
+    member private _.Open(key: PathKey) =
+        openKeys.Add key
+        depth <- depth + 1
+
+        if levels.Count <= depth then
+            levels.Add((ResizeArray(), ResizeArray()))
+
+    /// Adds one pair; keys holds the path's keys (length = path.Count).
+    member b.Add(path: KeyPath, keys: PathKey array, value: obj | null) =
+        let d = path.Count
+        // How many open levels the path shares.
+        let mutable common = 0
+
+        while common < depth && common < d - 1 && openKeys.[common].Equals keys.[common] do
+            common <- common + 1
+
+        while depth > common do
+            b.Close()
+
+        let mutable ok = true
+        let mutable j = common
+
+        while ok && j < d - 1 do
+            let (k, v) = levels.[depth]
+
+            if k.Count > 0 && k.[k.Count - 1].Equals keys.[j] then
+                match v.[v.Count - 1] with
+                | :? State as s when s.Count = 0 ->
+                    // An empty sub-state (from a grafted state) opens up to take children.
+                    k.RemoveAt(k.Count - 1)
+                    v.RemoveAt(v.Count - 1)
+                | _ ->
+                    errors.Add(StateError.LeafIsPrefix(path.Prefix(j + 1), path))
+                    ok <- false
+
+            if ok then
+                b.Open keys.[j]
+                j <- j + 1
+
+        if ok then
+            let (k, v) = levels.[depth]
+
+            if k.Count > 0 && k.[k.Count - 1].Equals keys.[d - 1] then
+                // A repeated path: the later pair wins.
+                v.[v.Count - 1] <- value
+            else
+                k.Add keys.[d - 1]
+                v.Add value
+
+    member b.Finish() : State =
+        while depth > 0 do
+            b.Close()
+
+        let (k, v) = levels.[0]
+        State.OfArrays(k.ToArray(), v.ToArray())
+
+/// Pure dicts as the core reads them: any supported dictionary, as (key, value) entries.
+module internal PureDict =
+    // Boxed once: pure dicts of layer lists would otherwise box the same small ints again and again.
+    let private boxedInts: obj array = Array.init 1024 (fun i -> nonNull (box i))
+
+    let boxInt (i: int) : obj =
+        if i >= 0 && i < boxedInts.Length then
+            boxedInts.[i]
+        else
+            nonNull (box i)
+
+    let keyObj (k: PathKey) : obj =
+        if k.IsIndex then boxInt k.Index else k.Name
+
+    /// The int a canonical integer string stands for: exactly what int.ToString() produces.
+    let canonicalInt (s: string) : int voption =
+        match Int32.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture) with
+        | true, i when i.ToString(CultureInfo.InvariantCulture) = s -> ValueSome i
+        | _ -> ValueNone
+
+    let inline private entry (k: obj | null) (v: obj | null) : struct (obj * (obj | null)) = struct (nonNull k, v)
+
+    /// The entries of a dictionary-like value, or None for a leaf.
+    let tryEntries (v: obj | null) : struct (obj * (obj | null)) array voption =
+        match v with
+        | null -> ValueNone
+        | :? string -> ValueNone
+        | :? JsonElement as e ->
+            if e.ValueKind = JsonValueKind.Object then
+                ValueSome [| for p in e.EnumerateObject() -> entry p.Name (box p.Value) |]
+            else
+                ValueNone
+        | :? JsonObject as o -> ValueSome [| for kv in o -> entry kv.Key (box kv.Value) |]
+        | :? IDictionary as d ->
+            let a = Array.zeroCreate d.Count
+            let mutable i = 0
+
+            for e in d do
+                let e = e :?> DictionaryEntry
+                a.[i] <- entry e.Key e.Value
+                i <- i + 1
+
+            ValueSome a
+        | :? IEnumerable<KeyValuePair<string, obj>> as d ->
+            ValueSome [| for kv in d -> entry (box kv.Key) kv.Value |]
+        | :? IEnumerable<KeyValuePair<obj, obj>> as d -> ValueSome [| for kv in d -> entry kv.Key kv.Value |]
+        | :? IEnumerable<KeyValuePair<PathKey, obj>> as d ->
+            ValueSome [| for kv in d -> entry (box kv.Key) kv.Value |]
+        | :? IEnumerable<KeyValuePair<int, obj>> as d -> ValueSome [| for kv in d -> entry (box kv.Key) kv.Value |]
+        | _ -> ValueNone
+
+    /// A pure-dict key as a state key, when it is an int, a string or a PathKey.
+    let toKey (k: obj) : PathKey voption =
+        match k with
+        | :? int as i -> ValueSome(PathKey.FromIndex i)
+        | :? string as s -> ValueSome(PathKey.FromName s)
+        | :? PathKey as p -> ValueSome p
+        | _ -> ValueNone
+
+    /// Reports every leaf of a pure-dict value (given keys in reverse) through f.
+    let rec iterLeaves (givenRev: obj list) (v: obj | null) (f: obj list -> unit) : unit =
+        match tryEntries v with
+        | ValueSome entries ->
+            for struct (k, x) in entries do
+                Deep.guard (fun () -> iterLeaves (k :: givenRev) x f)
+        | ValueNone -> f (List.rev givenRev)
+
+/// JSON leaves converted back to the type of the value they replace.
+module internal JsonLeaf =
+    let rec natural (e: JsonElement) : obj | null =
+        match e.ValueKind with
+        | JsonValueKind.Number -> box (e.GetDouble())
+        | JsonValueKind.String -> box (e.GetString())
+        | JsonValueKind.True -> box true
+        | JsonValueKind.False -> box false
+        | JsonValueKind.Null
+        | JsonValueKind.Undefined -> null
+        | JsonValueKind.Array -> box [| for x in e.EnumerateArray() -> natural x |]
+        | _ -> box (e.Clone())
+
+    /// Nested JSON arrays into a rectangular multi-dimensional array of the element type.
+    let private toMultiArray (e: JsonElement) (t: Type) : obj | null =
+        let elementType = nonNull (t.GetElementType())
+        let rank = t.GetArrayRank()
+        let lengths = Array.zeroCreate rank
+        let mutable probe = e
+
+        for d in 0 .. rank - 1 do
+            if probe.ValueKind <> JsonValueKind.Array then
+                raise (JsonException $"expected {rank} nested arrays")
+
+            lengths.[d] <- probe.GetArrayLength()
+
+            if d < rank - 1 && lengths.[d] > 0 then
+                probe <- probe.[0]
+
+        let result = Array.CreateInstance(elementType, lengths)
+        let index = Array.zeroCreate rank
+
+        let rec fill (x: JsonElement) (d: int) =
+            if x.ValueKind <> JsonValueKind.Array || x.GetArrayLength() <> lengths.[d] then
+                raise (JsonException "the nested arrays are not rectangular")
+
+            let mutable i = 0
+
+            for item in x.EnumerateArray() do
+                index.[d] <- i
+
+                if d = rank - 1 then
+                    result.SetValue(item.Deserialize(elementType), index)
+                else
+                    fill item (d + 1)
+
+                i <- i + 1
+
+        fill e 0
+        box result
+
+    let convert (e: JsonElement) (target: obj | null) : obj | null =
+        match target with
+        | null -> natural e
+        | target ->
+            let t = target.GetType()
+
+            if t.IsArray && t.GetArrayRank() > 1 then
+                toMultiArray e t
+            else
+                match e.Deserialize(t) with
+                | null when e.ValueKind <> JsonValueKind.Null -> raise (JsonException "no value")
+                | v -> v
+
+module internal Replacing =
+    type Context =
+        { Replace: KeyPath -> obj | null -> obj | null -> obj | null
+          Strict: bool
+          Errors: ResizeArray<StateError> }
+
+    let private failed (path: KeyPath) (target: obj | null) (e: exn) =
+        let t =
+            match target with
+            | null -> typeof<obj>
+            | x -> x.GetType()
+
+        StateError.ConversionFailed(path, t, e.Message)
+
+    /// The default replace: variables keep their type and metadata, JSON values take the type of
+    /// the value they replace.
+    let defaultReplace (errors: ResizeArray<StateError>) (path: KeyPath) (current: obj | null) (value: obj | null) =
+        let target =
+            match current with
+            | :? Variable as v -> v.Value
+            | x -> x
+
+        let converted =
+            try
+                match value with
+                | :? JsonElement as e -> JsonLeaf.convert e target
+                | :? JsonNode as n -> JsonLeaf.convert (JsonSerializer.SerializeToElement n) target
+                | v -> v
+            with
+            | :? JsonException
+            | :? InvalidOperationException
+            | :? FormatException
+            | :? OverflowException
+            | :? NotSupportedException
+            | :? ArgumentException as e ->
+                errors.Add(failed path target e)
+                value
+
+        match current with
+        | :? Variable as v -> box (v.WithValue converted)
+        | _ -> converted
+
+    let private resolve (keys: PathKey array) (k: obj) : int =
+        match k with
+        | :? string as s ->
+            let i = Chunk.search keys (PathKey.FromName s)
+
+            if i >= 0 then
+                i
+            else
+                match PureDict.canonicalInt s with
+                | ValueSome n -> max -1 (Chunk.search keys (PathKey.FromIndex n))
+                | ValueNone -> -1
+        | :? int as n -> max -1 (Chunk.search keys (PathKey.FromIndex n))
+        | :? PathKey as p -> max -1 (Chunk.search keys p)
+        | _ -> -1
+
+    let private unknownLeaves (ctx: Context) (givenRev: obj list) (v: obj | null) =
+        PureDict.iterLeaves givenRev v (fun keys -> ctx.Errors.Add(StateError.UnknownPath keys))
+
+    let private missingLeaves (ctx: Context) (path: KeyPath) (v: obj | null) =
+        match v with
+        | :? State as s -> Node.iterLeaves path s (fun p _ -> ctx.Errors.Add(StateError.MissingPath p))
+        | _ -> ctx.Errors.Add(StateError.MissingPath path)
+
+    /// The node with the pure dict's leaves replaced; null when no leaf is left.
+    let rec node
+        (ctx: Context)
+        (s: State)
+        (path: KeyPath)
+        (givenRev: obj list)
+        (entries: struct (obj * (obj | null)) array)
+        : State =
+        let struct (keys, values) = s.Children()
+        let updated = Array.copy values
+        let named = Array.zeroCreate<bool> keys.Length
+        let mutable changed = false
+
+        for struct (k, v) in entries do
+            let given = k :: givenRev
+            let i = resolve keys k
+
+            if i < 0 then
+                unknownLeaves ctx given v
+            elif named.[i] then
+                ctx.Errors.Add(StateError.DuplicateKey(List.rev given))
+            else
+                named.[i] <- true
+                let childPath = path.Append keys.[i]
+
+                match PureDict.tryEntries v, values.[i] with
+                | ValueSome sub, (:? State as child) ->
+                    let r = Deep.guard (fun () -> node ctx child childPath given sub)
+
+                    if not (obj.ReferenceEquals(r, child)) then
+                        updated.[i] <- (if Node.isNull' r then box Node.empty else box r)
+                        changed <- true
+                | ValueSome _, _ -> unknownLeaves ctx given v
+                | ValueNone, (:? State as child) ->
+                    ctx.Errors.Add(StateError.UnknownPath(List.rev given))
+
+                    if ctx.Strict then
+                        missingLeaves ctx childPath child
+                | ValueNone, leaf ->
+                    updated.[i] <- ctx.Replace childPath leaf v
+                    changed <- true
+
+        if ctx.Strict then
+            for i in 0 .. keys.Length - 1 do
+                if not named.[i] then
+                    missingLeaves ctx (path.Append keys.[i]) values.[i]
+
+        if not changed then
+            Node.dropEmpties s
+        else
+            // A flat round trip: empty sub-states go.
+            let k = ResizeArray(keys.Length)
+            let v = ResizeArray(keys.Length)
+
+            for i in 0 .. keys.Length - 1 do
+                match updated.[i] with
+                | :? State as c ->
+                    let d = Node.dropEmpties c
+
+                    if not (Node.isNull' d) then
+                        k.Add keys.[i]
+                        v.Add(box d)
+                | leaf ->
+                    k.Add keys.[i]
+                    v.Add leaf
+
+            if k.Count = 0 then
+                Unchecked.defaultof<State>
+            else
+                State.OfArrays(k.ToArray(), v.ToArray())
+
+module internal Restoring =
+    /// template: None restores every canonical integer string; Some t converts only where t's node
+    /// (ValueNone below a template leaf or absent node) has the int key.
+    let rec dict
+        (template: State voption option)
+        (path: KeyPath)
+        (givenRev: obj list)
+        (entries: struct (obj * (obj | null)) array)
+        (errors: ResizeArray<StateError>)
+        : Dictionary<obj, obj | null> =
+        let result = Dictionary<obj, obj | null>(entries.Length)
+
+        for struct (k, v) in entries do
+            let given = k :: givenRev
+
+            let key =
+                match k with
+                | :? string as s ->
+                    match template with
+                    | None ->
+                        match PureDict.canonicalInt s with
+                        | ValueSome i -> ValueSome(PathKey.FromIndex i)
+                        | ValueNone -> ValueSome(PathKey.FromName s)
+                    | Some(ValueSome t) ->
+                        match PureDict.canonicalInt s with
+                        | ValueSome i when
+                            (let mutable x = null
+                             t.TryGet(PathKey.FromIndex i, &x) && not (t.TryGet(PathKey.FromName s, &x)))
+                            ->
+                            ValueSome(PathKey.FromIndex i)
+                        | _ -> ValueSome(PathKey.FromName s)
+                    | Some ValueNone -> ValueSome(PathKey.FromName s)
+                | k -> PureDict.toKey k
+
+            match key with
+            | ValueNone ->
+                errors.Add(StateError.InvalidPureDict(List.rev given, $"the key {k} is neither an int nor a string"))
+            | ValueSome key ->
+                let childPath = path.Append key
+
+                let value: (obj | null) option =
+                    match PureDict.tryEntries v with
+                    | ValueSome sub ->
+                        let childTemplate =
+                            match template with
+                            | None -> None
+                            | Some(ValueSome t) ->
+                                let mutable x = null
+
+                                if t.TryGet(key, &x) then
+                                    match x with
+                                    | :? State as c -> Some(ValueSome c)
+                                    | _ -> Some ValueNone
+                                else
+                                    Some ValueNone
+                            | Some ValueNone -> Some ValueNone
+
+                        let d = Deep.guard (fun () -> dict childTemplate childPath given sub errors)
+                        if d.Count = 0 then None else Some(box d)
+                    | ValueNone -> Some v
+
+                match value with
+                | None -> ()
+                | Some value ->
+                    let o = PureDict.keyObj key
+
+                    if result.ContainsKey o then
+                        errors.Add(StateError.IntKeyCollision childPath)
+                    else
+                        result.[o] <- value
+
+        result
+
+/// The allocation-free walk that benchmarks use as their floor: it touches every leaf.
+module internal Walk =
+    let rec private touch (s: State) : int =
+        match s.Tree with
+        | null ->
+            let values = s.FlatValues
+            let mutable n = 0
+
+            for v in values do
+                match v with
+                | :? State as c -> n <- n + Deep.guard (fun () -> touch c)
+                | null -> ()
+                | _ -> n <- n + 1
+
+            n
+        | tree ->
+            let rec chunk (c: Chunk) =
+                let mutable n = 0
+
+                if c.IsLeaf then
+                    for v in c.Values do
+                        match v with
+                        | :? State as child -> n <- n + Deep.guard (fun () -> touch child)
+                        | null -> ()
+                        | _ -> n <- n + 1
+                else
+                    for child in c.Children do
+                        n <- n + chunk child
+
+                n
+
+            chunk tree
+
+    /// The number of non-null leaves, found by visiting each.
+    [<CompiledName("TouchLeaves")>]
+    let touchLeaves (s: State) = touch s
+
+[<RequireQualifiedAccess>]
+module State =
+    [<CompiledName("Empty")>]
+    let empty = State.EmptyState
+
+    let private child (v: obj | null) =
+        match v with
+        | :? State as s -> Child.Sub s
+        | leaf -> Child.Leaf leaf
+
+    /// A node from a key → value dictionary (values already normalised).
+    let private ofDictionary (d: Dictionary<PathKey, obj | null>) =
+        let keys = Array.zeroCreate d.Count
+        let values = Array.zeroCreate d.Count
+        d.Keys.CopyTo(keys, 0)
+        d.Values.CopyTo(values, 0)
+        Array.Sort(keys, values)
+        State.OfArrays(keys, values)
+
+    /// A value as a sub-tree when it is one: a State, a wrapper of one, or a dictionary.
+    let rec private normalise (v: obj | null) : obj | null =
+        match v with
+        | :? State -> v
+        | :? IStateWrapper as w -> box (w.Unwrap())
+        | :? string -> v
+        | _ ->
+            match PureDict.tryEntries v with
+            | ValueSome entries ->
+                let d = Dictionary<PathKey, obj | null>(entries.Length)
+
+                for struct (k, x) in entries do
+                    match PureDict.toKey k with
+                    | ValueSome key -> d.[key] <- Deep.guard (fun () -> normalise x)
+                    | ValueNone -> invalidArg "entries" $"A nested dictionary has the key {k}, which is neither an int nor a string."
+
+                box (ofDictionary d)
+            | ValueNone -> v
+
+    [<CompiledName("OfSeq")>]
+    let ofSeq (entries: (PathKey * obj | null) seq) =
+        ArgumentNullException.ThrowIfNull(entries, nameof entries)
+        let d = Dictionary<PathKey, obj | null>()
+
+        for (k, v) in entries do
+            d.[k] <- normalise v
+
+        ofDictionary d
+
+    [<CompiledName("OfList")>]
+    let ofList (entries: (PathKey * obj | null) list) = ofSeq entries
+
+    [<CompiledName("Count")>]
+    let count (state: State) = state.Count
+
+    [<CompiledName("LeafCount")>]
+    let leafCount (state: State) = state.LeafCount
+
+    [<CompiledName("ToSeq")>]
+    let toSeq (state: State) =
+        seq {
+            let struct (keys, values) = state.Children()
+
+            for i in 0 .. keys.Length - 1 do
+                yield keys.[i], child values.[i]
+        }
+
+    [<CompiledName("TryFind")>]
+    let tryFind (key: PathKey) (state: State) =
+        let mutable v = null
+        if state.TryGet(key, &v) then Some(child v) else None
+
+    [<CompiledName("TryFindPath")>]
+    let tryFindPath (path: KeyPath) (state: State) =
+        ArgumentNullException.ThrowIfNull(path, nameof path)
+        let keys = path.ToArray()
+        let mutable current: obj | null = box state
+        let mutable found = true
+        let mutable i = 0
+
+        while found && i < keys.Length do
+            match current with
+            | :? State as s ->
+                let mutable v = null
+                found <- s.TryGet(keys.[i], &v)
+                current <- v
+            | _ -> found <- false
+
+            i <- i + 1
+
+        if found then Some(child current) else None
+
+    [<CompiledName("ContainsKey")>]
+    let containsKey (key: PathKey) (state: State) =
+        let mutable v = null
+        state.TryGet(key, &v)
+
+    [<CompiledName("SetItem")>]
+    let set (path: KeyPath) (value: obj | null) (state: State) =
+        ArgumentNullException.ThrowIfNull(path, nameof path)
+
+        if path.Count = 0 then
+            invalidArg (nameof path) "The empty path names the root, which cannot be set to a leaf."
+
+        let value = normalise value
+        let keys = path.ToArray()
+        let d = keys.Length
+        let nodes = Array.zeroCreate d
+        nodes.[0] <- state
+
+        for j in 0 .. d - 2 do
+            let mutable v = null
+
+            if nodes.[j].TryGet(keys.[j], &v) then
+                match v with
+                | :? State as c -> nodes.[j + 1] <- c
+                | _ ->
+                    invalidArg
+                        (nameof path)
+                        $"Cannot set {path.ToTupleString()}: {path.Prefix(j + 1).ToTupleString()} is a leaf, not a sub-state."
+            else
+                nodes.[j + 1] <- empty
+
+        let mutable updated = Node.withChild nodes.[d - 1] keys.[d - 1] value
+
+        for j in d - 2 .. -1 .. 0 do
+            updated <- Node.withChild nodes.[j] keys.[j] (box updated)
+
+        updated
+
+    [<CompiledName("Remove")>]
+    let remove (path: KeyPath) (state: State) =
+        ArgumentNullException.ThrowIfNull(path, nameof path)
+        let keys = path.ToArray()
+        let d = keys.Length
+
+        if d = 0 then
+            state
+        else
+            let nodes = Array.zeroCreate d
+            nodes.[0] <- state
+            let mutable present = true
+            let mutable j = 0
+
+            while present && j < d - 1 do
+                let mutable v = null
+
+                match nodes.[j].TryGet(keys.[j], &v), v with
+                | true, (:? State as c) -> nodes.[j + 1] <- c
+                | _ -> present <- false
+
+                j <- j + 1
+
+            if not present || not (containsKey keys.[d - 1] nodes.[d - 1]) then
+                state
+            else
+                let mutable updated = Node.withoutChild nodes.[d - 1] keys.[d - 1]
+
+                for j in d - 2 .. -1 .. 0 do
+                    updated <- Node.withChild nodes.[j] keys.[j] updated
+
+                updated
+
+    [<CompiledName("Flatten")>]
+    let flatten (state: State) =
+        let result = Array.zeroCreate state.LeafCount
+        FlatWriter(result).Walk(KeyPath.Empty, state)
+        result
+
+    /// The pairs a grafted state stands for: its leaves and its empty sub-states, under prefix.
+    let rec private graft (prefix: KeyPath) (s: State) (add: KeyPath -> obj | null -> unit) : unit =
+        if s.Count = 0 then
+            add prefix (box empty)
+        else
+            let struct (keys, values) = s.Children()
+
+            for i in 0 .. keys.Length - 1 do
+                match values.[i] with
+                | :? State as c -> Deep.guard (fun () -> graft (prefix.Append keys.[i]) c add)
+                | leaf -> add (prefix.Append keys.[i]) leaf
+
+    [<CompiledName("OfFlat")>]
+    let ofFlat (pairs: struct (KeyPath * obj | null) seq) =
+        ArgumentNullException.ThrowIfNull(pairs, nameof pairs)
+        let errors = ResizeArray<StateError>()
+        let items = ResizeArray<struct (KeyPath * obj | null)>()
+        let mutable sorted = true
+        let mutable previous = KeyPath.Empty
+
+        let add (path: KeyPath) (value: obj | null) =
+            if sorted && path.CompareTo previous < 0 then
+                sorted <- false
+
+            previous <- path
+            items.Add(struct (path, value))
+
+        for struct (path, value) in pairs do
+            if isNull (box path) then
+                nullArg (nameof pairs)
+            elif path.Count = 0 then
+                errors.Add StateError.EmptyPath
+            else
+                match value with
+                | :? State as s -> graft path s add
+                | :? IStateWrapper as w -> graft path (w.Unwrap()) add
+                | v -> add path v
+
+        let ordered =
+            if sorted then
+                items.ToArray()
+            else
+                // Sort by path; equal paths keep their input order so that the later pair wins.
+                let a = items.ToArray()
+                let index = Array.init a.Length id
+
+                Array.Sort(
+                    index,
+                    Comparison(fun i j ->
+                        let struct (p, _) = a.[i]
+                        let struct (q, _) = a.[j]
+                        let c = p.CompareTo q
+                        if c <> 0 then c else compare i j)
+                )
+
+                index |> Array.map (fun i -> a.[i])
+
+        let builder = SortedBuilder()
+        let mutable buffer = Array.zeroCreate<PathKey> 16
+        let mutable last = KeyPath.Empty
+
+        for struct (path, value) in ordered do
+            let d = path.Count
+
+            if buffer.Length < d then
+                buffer <- Array.zeroCreate (2 * d)
+
+            // Siblings share their parent: only the last key changes.
+            if d = last.Count && obj.ReferenceEquals(path.ParentOrNull, last.ParentOrNull) then
+                buffer.[d - 1] <- path.LastKey
+            else
+                let mutable p = path
+
+                for i in d - 1 .. -1 .. 0 do
+                    buffer.[i] <- p.LastKey
+                    p <- nonNull p.ParentOrNull
+
+            last <- path
+            builder.Add(path, buffer, value)
+
+        errors.AddRange builder.Errors
+
+        if errors.Count > 0 then
+            Error(List.ofSeq errors)
+        else
+            Ok(builder.Finish())
+
+    let private checkFilter (filter: Filter) =
+        if isNull (box filter) then
+            nullArg "filters"
+
+    [<CompiledName("Filter")>]
+    let filter (filter: Filter) (state: State) =
+        checkFilter filter
+        let parts = Partition.run (Partition.ofFilters [| filter |] false) KeyPath.Empty state
+        Node.orEmpty parts.[0]
+
+    let private partition (filters: Filter list) (keepRest: bool) (state: State) =
+        let array = List.toArray filters
+
+        if array.Length = 0 then
+            invalidArg (nameof filters) "At least one filter is required."
+
+        Array.iter checkFilter array
+
+        match Partition.everythingErrors array with
+        | [] ->
+            let parts = Partition.run (Partition.ofFilters array keepRest) KeyPath.Empty state
+            let groups = parts.[.. array.Length - 1] |> Array.map Node.orEmpty |> List.ofArray
+
+            if keepRest && not (Node.isNull' parts.[array.Length]) then
+                Error [ StateError.NonExhaustiveSplit parts.[array.Length] ]
+            else
+                Ok groups
+        | errors -> Error errors
+
+    [<CompiledName("FilterMany")>]
+    let filterMany (filters: Filter list) (state: State) = partition filters false state
+
+    [<CompiledName("Split")>]
+    let split (filters: Filter list) (state: State) = partition filters true state
+
+    [<CompiledName("Merge")>]
+    let merge (states: State list) =
+        let inputs = states |> List.filter (fun s -> s.Count > 0) |> Array.ofList
+
+        match inputs.Length with
+        | 0 -> empty
+        | 1 -> inputs.[0]
+        | _ -> Node.orEmpty (Merging.mergeNodes inputs)
+
+    [<CompiledName("MergeWith")>]
+    let mergeWith (conflict: MergeConflict) (states: State list) =
+        match conflict with
+        | MergeConflict.Error ->
+            let inputs = states |> List.filter (fun s -> s.Count > 0) |> Array.ofList
+            let found = ResizeArray()
+
+            if inputs.Length >= 2 then
+                Merging.conflicts inputs KeyPath.Empty found
+
+            if found.Count > 0 then
+                Error [ for p in found -> StateError.MergeConflictAt p ]
+            else
+                Ok(merge states)
+        | _ -> Ok(merge states)
+
+    let rec private diffNode (s: State) (other: State) : State =
+        let struct (keys, values) = s.Children()
+        let mutable b = NodeBuilder()
+
+        for i in 0 .. keys.Length - 1 do
+            let mutable o = null
+
+            let kept =
+                match values.[i], other.TryGet(keys.[i], &o) with
+                | (:? State as c), false -> box (Node.dropEmpties c)
+                | (:? State as c), true ->
+                    match o with
+                    | :? State as oc -> box (Deep.guard (fun () -> diffNode c oc))
+                    | _ -> box (Node.dropEmpties c)
+                | leaf, false -> leaf
+                | leaf, true -> if o :? State then leaf else box Node.empty // removed: marked below
+
+            let removed =
+                match values.[i], kept with
+                | :? State, (:? State as k) -> Node.isNull' k
+                | :? State, _ -> false
+                | _ -> (other.TryGet(keys.[i], &o) && not (o :? State))
+
+            b.Add(i, keys, values, not removed, kept)
+
+        b.Build s
+
+    [<CompiledName("Diff")>]
+    let diff (other: State) (state: State) =
+        if other.Count = 0 then state else Node.orEmpty (diffNode state other)
+
+    let rec private mapNode (f: KeyPath -> PathKey -> obj | null -> obj | null) (nodePath: KeyPath) (s: State) : State =
+        if s.LeafCount = 0 then
+            Unchecked.defaultof<State>
+        else
+            let struct (keys, values) = s.Children()
+
+            if not s.HasEmpty then
+                // Same keys, new values: a flat node shares its keys array with the input.
+                let out = Array.zeroCreate keys.Length
+
+                for i in 0 .. keys.Length - 1 do
+                    out.[i] <-
+                        match values.[i] with
+                        | :? State as c -> box (Deep.guard (fun () -> mapNode f (nodePath.Append keys.[i]) c))
+                        | leaf -> f nodePath keys.[i] leaf
+
+                State.OfArrays(keys, out)
+            else
+                let k = ResizeArray(keys.Length)
+                let v = ResizeArray(keys.Length)
+
+                for i in 0 .. keys.Length - 1 do
+                    match values.[i] with
+                    | :? State as c ->
+                        let r = Deep.guard (fun () -> mapNode f (nodePath.Append keys.[i]) c)
+
+                        if not (Node.isNull' r) then
+                            k.Add keys.[i]
+                            v.Add(box r)
+                    | leaf ->
+                        k.Add keys.[i]
+                        v.Add(f nodePath keys.[i] leaf)
+
+                State.OfArrays(k.ToArray(), v.ToArray())
+
+    [<CompiledName("Map")>]
+    let map (f: KeyPath -> obj | null -> obj | null) (state: State) =
+        Node.orEmpty (mapNode (fun nodePath key leaf -> f (nodePath.Append key) leaf) KeyPath.Empty state)
+
+    [<CompiledName("Select")>]
+    let select (f: obj | null -> obj | null) (state: State) =
+        Node.orEmpty (mapNode (fun _ _ leaf -> f leaf) KeyPath.Empty state)
+
+    [<CompiledName("Where")>]
+    let where (predicate: obj | null -> bool) (state: State) =
+        let c: Partition.Classifier =
+            { Slots = 1
+              Leaf = fun _ _ leaf -> if predicate leaf then 0 else 1
+              Node = None }
+
+        Node.orEmpty (Partition.run c KeyPath.Empty state).[0]
+
+    let private onlyIn (inFirst: bool) (path: KeyPath) (v: obj | null) (errors: ResizeArray<StateError>) =
+        match v with
+        | :? State as s -> Node.iterLeaves path s (fun p _ -> errors.Add(StateError.ZipMismatch(p, inFirst)))
+        | _ -> errors.Add(StateError.ZipMismatch(path, inFirst))
+
+    let rec private zipNode f (nodePath: KeyPath) (a: State) (b: State) (errors: ResizeArray<StateError>) : State =
+        let struct (ka, va) = a.Children()
+        let struct (kb, vb) = b.Children()
+        let keys = ResizeArray<PathKey>(ka.Length)
+        let values = ResizeArray<obj | null>(ka.Length)
+        let mutable i = 0
+        let mutable j = 0
+
+        while i < ka.Length || j < kb.Length do
+            let c =
+                if i >= ka.Length then 1
+                elif j >= kb.Length then -1
+                else ka.[i].CompareTo kb.[j]
+
+            if c < 0 then
+                onlyIn true (nodePath.Append ka.[i]) va.[i] errors
+                i <- i + 1
+            elif c > 0 then
+                onlyIn false (nodePath.Append kb.[j]) vb.[j] errors
+                j <- j + 1
+            else
+                let path = nodePath.Append ka.[i]
+
+                match va.[i], vb.[j] with
+                | (:? State as x), (:? State as y) ->
+                    let r = Deep.guard (fun () -> zipNode f path x y errors)
+
+                    if not (Node.isNull' r) then
+                        keys.Add ka.[i]
+                        values.Add(box r)
+                | (:? State as x), y ->
+                    onlyIn true path x errors
+                    onlyIn false path y errors
+                | x, (:? State as y) ->
+                    onlyIn true path x errors
+                    onlyIn false path y errors
+                | x, y ->
+                    if errors.Count = 0 then
+                        keys.Add ka.[i]
+                        values.Add(f x y)
+
+                i <- i + 1
+                j <- j + 1
+
+        if keys.Count = 0 then
+            Unchecked.defaultof<State>
+        else
+            State.OfArrays(keys.ToArray(), values.ToArray())
+
+    [<CompiledName("Zip")>]
+    let zip (f: obj | null -> obj | null -> obj | null) (first: State) (second: State) =
+        let errors = ResizeArray()
+        let r = zipNode f KeyPath.Empty first second errors
+
+        if errors.Count > 0 then
+            Error(List.ofSeq errors)
+        else
+            Ok(Node.orEmpty r)
+
+    let rec private toPure (extract: obj | null -> obj | null) (s: State) : Dictionary<obj, obj | null> =
+        let struct (keys, values) = s.Children()
+        let d = Dictionary<obj, obj | null>(keys.Length)
+
+        for i in 0 .. keys.Length - 1 do
+            match values.[i] with
+            | :? State as c ->
+                if c.LeafCount > 0 then
+                    d.[PureDict.keyObj keys.[i]] <- Deep.guard (fun () -> toPure extract c)
+            | leaf -> d.[PureDict.keyObj keys.[i]] <- extract leaf
+
+        d
+
+    [<CompiledName("ToPureDictWith")>]
+    let toPureDictWith (extract: obj | null -> obj | null) (state: State) = toPure extract state
+
+    [<CompiledName("ToPureDict")>]
+    let toPureDict (state: State) =
+        toPure
+            (fun leaf ->
+                match leaf with
+                | :? Variable as v -> v.Value
+                | x -> x)
+            state
+
+    let private entriesOf (pureDict: obj) =
+        ArgumentNullException.ThrowIfNull(pureDict, nameof pureDict)
+
+        match PureDict.tryEntries pureDict with
+        | ValueSome entries -> Ok entries
+        | ValueNone ->
+            Error [ StateError.InvalidPureDict([], $"expected a dictionary, got {pureDict.GetType().Name}") ]
+
+    [<CompiledName("ReplaceByPureDictWith")>]
+    let replaceByPureDictWith (options: ReplaceOptions) (pureDict: obj) (state: State) =
+        entriesOf pureDict
+        |> Result.bind (fun entries ->
+            let errors = ResizeArray()
+
+            let replace =
+                match options.Replace with
+                | Some f -> fun _ current value -> f current value
+                | None -> Replacing.defaultReplace errors
+
+            let ctx: Replacing.Context =
+                { Replace = replace
+                  Strict = options.Strict
+                  Errors = errors }
+
+            let r = Replacing.node ctx state KeyPath.Empty [] entries
+
+            if errors.Count > 0 then
+                Error(List.ofSeq errors)
+            else
+                Ok(Node.orEmpty r))
+
+    [<CompiledName("ReplaceByPureDict")>]
+    let replaceByPureDict (pureDict: obj) (state: State) =
+        replaceByPureDictWith { Replace = None; Strict = false } pureDict state
+
+    let private restore (template: State voption option) (pureDict: obj) =
+        entriesOf pureDict
+        |> Result.bind (fun entries ->
+            let errors = ResizeArray()
+            let d = Restoring.dict template KeyPath.Empty [] entries errors
+            if errors.Count > 0 then Error(List.ofSeq errors) else Ok d)
+
+    [<CompiledName("RestoreIntPaths")>]
+    let restoreIntPaths (pureDict: obj) = restore None pureDict
+
+    [<CompiledName("RestoreIntPathsLike")>]
+    let restoreIntPathsLike (template: State) (pureDict: obj) = restore (Some(ValueSome template)) pureDict
+
+[<AutoOpen>]
+module Syntax =
+    let inline (=>) (key: ^K) (value: 'V) : PathKey * obj | null =
+        ((^K or PathKey): (static member op_Implicit: ^K -> PathKey) key), box value
+
+    let (|Index|Name|) (key: PathKey) =
+        if key.IsIndex then Index key.Index else Name key.Name
