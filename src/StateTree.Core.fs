@@ -313,10 +313,13 @@ module internal Leaf =
               typeof<Numerics.Complex>, ("complex128", 16) ]
 
     /// The dtype-style name of an element type and its size in bytes (0 when unknown).
-    let elementName (t: Type) =
+    let rec elementName (t: Type) : string * int =
         match elementNames.TryGetValue t with
         | true, v -> v
-        | _ -> t.Name, 0
+        | _ ->
+            match t.GetElementType() with
+            | null -> t.Name, 0
+            | inner -> fst (elementName inner) + "[]", 0
 
     let private tensorElementType (t: IReadOnlyTensor) =
         t.GetType().GetInterfaces()
@@ -867,7 +870,8 @@ module internal Chunk =
     /// Groups items into runs of at most Fanout, of nearly equal sizes.
     let private runs (n: int) =
         let m = (n + Fanout - 1) / Fanout
-        Array.init m (fun i -> struct (i * n / m, (i + 1) * n / m))
+        let bound i = int (int64 i * int64 n / int64 m)
+        Array.init m (fun i -> struct (bound i, bound (i + 1)))
 
     let ofSorted (keys: PathKey array) (values: (obj | null) array) : Chunk =
         let mutable level =
