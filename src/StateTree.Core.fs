@@ -232,11 +232,13 @@ type KeyPath private (parent: KeyPath | null, key: PathKey, count: int, hash: in
         | null -> isNull b
         | a -> a.Equals b
 
-    static member op_Inequality(a: KeyPath | null, b: KeyPath | null) = not (KeyPath.op_Equality(a, b))
+    static member op_Inequality(a: KeyPath | null, b: KeyPath | null) = not (KeyPath.op_Equality (a, b))
 
     interface IReadOnlyList<PathKey> with
         member this.Count = count
-        member this.Item with get i = this.Item i
+
+        member this.Item
+            with get i = this.Item i
 
         member this.GetEnumerator() : IEnumerator<PathKey> =
             (this.ToArray() :> IEnumerable<PathKey>).GetEnumerator()
@@ -290,7 +292,10 @@ module internal Deep =
         | None -> result.Value
 
     let inline guard ([<InlineIfLambda>] f: unit -> 'T) : 'T =
-        if RuntimeHelpers.TryEnsureSufficientExecutionStack() then f () else hop f
+        if RuntimeHelpers.TryEnsureSufficientExecutionStack() then
+            f ()
+        else
+            hop f
 
 /// Leaf equality, hashing and printing: arrays and tensors by element, everything else by Equals.
 module internal Leaf =
@@ -389,12 +394,16 @@ module internal Leaf =
             false
         else
             match x, y with
-            | (:? (float array) as p), (:? (float array) as q) -> MemoryExtensions.SequenceEqual(ReadOnlySpan p, ReadOnlySpan q)
+            | (:? (float array) as p), (:? (float array) as q) ->
+                MemoryExtensions.SequenceEqual(ReadOnlySpan p, ReadOnlySpan q)
             | (:? (float32 array) as p), (:? (float32 array) as q) ->
                 MemoryExtensions.SequenceEqual(ReadOnlySpan p, ReadOnlySpan q)
-            | (:? (int array) as p), (:? (int array) as q) -> MemoryExtensions.SequenceEqual(ReadOnlySpan p, ReadOnlySpan q)
-            | (:? (int64 array) as p), (:? (int64 array) as q) -> MemoryExtensions.SequenceEqual(ReadOnlySpan p, ReadOnlySpan q)
-            | (:? (byte array) as p), (:? (byte array) as q) -> MemoryExtensions.SequenceEqual(ReadOnlySpan p, ReadOnlySpan q)
+            | (:? (int array) as p), (:? (int array) as q) ->
+                MemoryExtensions.SequenceEqual(ReadOnlySpan p, ReadOnlySpan q)
+            | (:? (int64 array) as p), (:? (int64 array) as q) ->
+                MemoryExtensions.SequenceEqual(ReadOnlySpan p, ReadOnlySpan q)
+            | (:? (byte array) as p), (:? (byte array) as q) ->
+                MemoryExtensions.SequenceEqual(ReadOnlySpan p, ReadOnlySpan q)
             | _ -> sequenceEquals x y
 
     let rec hash (v: obj | null) : int =
@@ -455,10 +464,14 @@ module internal Leaf =
                 let bytes = float count * float size
 
                 let human =
-                    if bytes < 1000.0 then $"{bytes:F0} B"
-                    elif bytes < 1e6 then (bytes / 1e3).ToString("F1", CultureInfo.InvariantCulture) + " KB"
-                    elif bytes < 1e9 then (bytes / 1e6).ToString("F1", CultureInfo.InvariantCulture) + " MB"
-                    else (bytes / 1e9).ToString("F1", CultureInfo.InvariantCulture) + " GB"
+                    if bytes < 1000.0 then
+                        $"{bytes:F0} B"
+                    elif bytes < 1e6 then
+                        (bytes / 1e3).ToString("F1", CultureInfo.InvariantCulture) + " KB"
+                    elif bytes < 1e9 then
+                        (bytes / 1e6).ToString("F1", CultureInfo.InvariantCulture) + " MB"
+                    else
+                        (bytes / 1e9).ToString("F1", CultureInfo.InvariantCulture) + " GB"
 
                 $" # {n} ({human})"
 
@@ -471,7 +484,9 @@ type Variable =
     static member private NoMetadata =
         ImmutableSortedDictionary.Create<string, obj | null>(StringComparer.Ordinal)
 
-    new(value: obj | null) = { value = value; metadata = Variable.NoMetadata }
+    new(value: obj | null) =
+        { value = value
+          metadata = Variable.NoMetadata }
 
     new(value: obj | null, metadata: IReadOnlyDictionary<string, obj | null>) =
         ArgumentNullException.ThrowIfNull(metadata, nameof metadata)
@@ -732,7 +747,13 @@ module Filter =
 
         while Operators.not found && p.Count > 0 do
             let k = p.LastKey
-            found <- if exact then k.Equals key else k.ToString().Contains(text, StringComparison.Ordinal)
+
+            found <-
+                if exact then
+                    k.Equals key
+                else
+                    k.ToString().Contains(text, StringComparison.Ordinal)
+
             p <- nonNull p.ParentOrNull
 
         found
@@ -801,11 +822,13 @@ module Filter =
             | Maybe -> Maybe
         | Any fs ->
             let vs = fs |> List.map (fun f -> verdict f nodePath)
+
             if List.contains Yes vs then Yes
             elif List.forall ((=) No) vs then No
             else Maybe
         | All fs ->
             let vs = fs |> List.map (fun f -> verdict f nodePath)
+
             if List.contains No vs then No
             elif List.forall ((=) Yes) vs then Yes
             else Maybe
@@ -983,15 +1006,8 @@ module internal Chunk =
 
 [<Sealed>]
 type State
-    internal
-    (
-        keys: PathKey array,
-        values: (obj | null) array,
-        tree: Chunk,
-        count: int,
-        leafCount: int,
-        emptyBelow: int
-    ) =
+    internal (keys: PathKey array, values: (obj | null) array, tree: Chunk, count: int, leafCount: int, emptyBelow: int)
+    =
     static let empty = State([||], [||], null, 0, 0, 0)
 
     static member internal EmptyState = empty
@@ -1099,7 +1115,9 @@ type State
     static member private Indent(sb: StringBuilder, level: int) = sb.Append(' ', 2 * level) |> ignore
 
     static member internal AppendVariable(sb: StringBuilder, v: Variable, level: int) =
-        sb.Append(v.GetType().Name).Append('(').Append(Leaf.sizeComment v.Value).Append('\n') |> ignore
+        sb.Append(v.GetType().Name).Append('(').Append(Leaf.sizeComment v.Value).Append('\n')
+        |> ignore
+
         State.Indent(sb, level + 1)
         sb.Append("value=").Append(Leaf.literal v.Value) |> ignore
 
@@ -1203,9 +1221,14 @@ type StateError =
         | EverythingNotLast i -> $"Filter.Everything can only be used as the last filters, got it at index {i}."
         | UnknownPath keys -> "key in pure_dict not available in state: " + Given.tuple keys
         | MissingPath p -> "key in state not available in pure_dict: " + p.ToTupleString()
-        | DuplicateKey keys -> "key in pure_dict names a state entry that another key already names: " + Given.tuple keys
-        | IntKeyCollision p -> "a string key and an int key collide after restoring int paths: " + p.ToTupleString()
-        | ConversionFailed(p, t, reason) -> $"cannot convert the pure_dict value at {p.ToTupleString()} to {t.Name}: {reason}"
+        | DuplicateKey keys ->
+            "key in pure_dict names a state entry that another key already names: "
+            + Given.tuple keys
+        | IntKeyCollision p ->
+            "a string key and an int key collide after restoring int paths: "
+            + p.ToTupleString()
+        | ConversionFailed(p, t, reason) ->
+            $"cannot convert the pure_dict value at {p.ToTupleString()} to {t.Name}: {reason}"
         | InvalidPureDict(keys, reason) -> $"invalid pure_dict at {Given.tuple keys}: {reason}"
         | MergeConflictAt p -> "conflicting path in merge: " + p.ToTupleString()
         | LeafIsPrefix(leaf, other) ->
@@ -1448,8 +1471,7 @@ module internal Partition =
                 for i in 0 .. keys.Length - 1 do
                     match values.[i] with
                     | :? State as child ->
-                        let parts =
-                            Deep.guard (fun () -> run c (nodePath.Append keys.[i]) child)
+                        let parts = Deep.guard (fun () -> run c (nodePath.Append keys.[i]) child)
 
                         for g in 0 .. c.Slots - 1 do
                             let part = parts.[g]
@@ -1596,7 +1618,9 @@ module internal Merging =
 
                 for e in entries do
                     match e with
-                    | :? State as s -> if s.LeafCount > 0 then subs.Add s
+                    | :? State as s ->
+                        if s.LeafCount > 0 then
+                            subs.Add s
                     | _ -> leaves <- leaves + 1
 
                 let path = nodePath.Append key
@@ -1745,11 +1769,9 @@ module internal PureDict =
                 i <- i + 1
 
             ValueSome a
-        | :? IEnumerable<KeyValuePair<string, obj>> as d ->
-            ValueSome [| for kv in d -> entry (box kv.Key) kv.Value |]
+        | :? IEnumerable<KeyValuePair<string, obj>> as d -> ValueSome [| for kv in d -> entry (box kv.Key) kv.Value |]
         | :? IEnumerable<KeyValuePair<obj, obj>> as d -> ValueSome [| for kv in d -> entry kv.Key kv.Value |]
-        | :? IEnumerable<KeyValuePair<PathKey, obj>> as d ->
-            ValueSome [| for kv in d -> entry (box kv.Key) kv.Value |]
+        | :? IEnumerable<KeyValuePair<PathKey, obj>> as d -> ValueSome [| for kv in d -> entry (box kv.Key) kv.Value |]
         | :? IEnumerable<KeyValuePair<int, obj>> as d -> ValueSome [| for kv in d -> entry (box kv.Key) kv.Value |]
         | _ -> ValueNone
 
@@ -2112,7 +2134,10 @@ module State =
                 for struct (k, x) in entries do
                     match PureDict.toKey k with
                     | ValueSome key -> d.[key] <- Deep.guard (fun () -> normalise x)
-                    | ValueNone -> invalidArg "entries" $"A nested dictionary has the key {k}, which is neither an int nor a string."
+                    | ValueNone ->
+                        invalidArg
+                            "entries"
+                            $"A nested dictionary has the key {k}, which is neither an int nor a string."
 
                 box (ofDictionary d)
             | ValueNone -> v
@@ -2341,7 +2366,10 @@ module State =
     [<CompiledName("Filter")>]
     let filter (filter: Filter) (state: State) =
         checkFilter filter
-        let parts = Partition.run (Partition.ofFilters [| filter |] false) KeyPath.Empty state
+
+        let parts =
+            Partition.run (Partition.ofFilters [| filter |] false) KeyPath.Empty state
+
         Node.orEmpty parts.[0]
 
     let private partition (filters: Filter list) (keepRest: bool) (state: State) =
@@ -2423,7 +2451,10 @@ module State =
 
     [<CompiledName("Diff")>]
     let diff (other: State) (state: State) =
-        if other.Count = 0 then state else Node.orEmpty (diffNode state other)
+        if other.Count = 0 then
+            state
+        else
+            Node.orEmpty (diffNode state other)
 
     let rec private mapNode (f: KeyPath -> PathKey -> obj | null -> obj | null) (nodePath: KeyPath) (s: State) : State =
         if s.LeafCount = 0 then
@@ -2571,8 +2602,7 @@ module State =
 
         match PureDict.tryEntries pureDict with
         | ValueSome entries -> Ok entries
-        | ValueNone ->
-            Error [ StateError.InvalidPureDict([], $"expected a dictionary, got {pureDict.GetType().Name}") ]
+        | ValueNone -> Error [ StateError.InvalidPureDict([], $"expected a dictionary, got {pureDict.GetType().Name}") ]
 
     [<CompiledName("ReplaceByPureDictWith")>]
     let replaceByPureDictWith (options: ReplaceOptions) (pureDict: obj) (state: State) =
@@ -2612,7 +2642,8 @@ module State =
     let restoreIntPaths (pureDict: obj) = restore None pureDict
 
     [<CompiledName("RestoreIntPathsLike")>]
-    let restoreIntPathsLike (template: State) (pureDict: obj) = restore (Some(ValueSome template)) pureDict
+    let restoreIntPathsLike (template: State) (pureDict: obj) =
+        restore (Some(ValueSome template)) pureDict
 
 [<AutoOpen>]
 module Syntax =

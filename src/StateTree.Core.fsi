@@ -218,39 +218,51 @@ module Filter =
     /// Matches instances of 'T and its subclasses.
     [<CompiledName("OfType")>]
     val ofType<'T> : Filter
+
     /// Matches instances of the type and its subclasses. Throws ArgumentNullException for null.
     [<CompiledName("OfTypeOf")>]
     val ofTypeOf: t: Type -> Filter
+
     /// Matches Variables whose Tag equals the tag.
     [<CompiledName("WithTag")>]
     val withTag: tag: string -> Filter
+
     /// Matches paths holding a key equal to key (type-strict).
     [<CompiledName("PathContains")>]
     val pathContains: key: PathKey -> Filter
+
     /// Matches paths with a key whose text contains the key's text.
     [<CompiledName("PathContainsText")>]
     val pathContainsText: key: PathKey -> Filter
+
     /// Matches exactly these paths.
     [<CompiledName("PathIn")>]
     val pathIn: paths: KeyPath seq -> Filter
+
     /// Matches paths whose text the regex fully matches. Throws ArgumentException for a bad pattern.
     [<CompiledName("PathMatches")>]
     val pathMatches: pattern: string -> Filter
+
     /// Matches paths that begin with the prefix.
     [<CompiledName("PathStartsWith")>]
     val pathStartsWith: prefix: KeyPath -> Filter
+
     /// Matches when any of the filters does.
     [<CompiledName("Any")>]
     val any: filters: Filter list -> Filter
+
     /// Matches when all of the filters do.
     [<CompiledName("All")>]
     val all: filters: Filter list -> Filter
+
     /// Matches when the filter does not.
     [<CompiledName("Not")>]
     val not: filter: Filter -> Filter
+
     /// Matches when the predicate holds.
     [<CompiledName("Where")>]
     val where: predicate: (KeyPath -> obj | null -> bool) -> Filter
+
     /// True when the filter matches the leaf at the path. O(size of the filter · d).
     [<CompiledName("Matches")>]
     val matches: filter: Filter -> path: KeyPath -> leaf: obj | null -> bool
@@ -436,7 +448,8 @@ module State =
 
     /// f over the leaves at the same paths of two states; error listing the paths only one has. O(n).
     [<CompiledName("Zip")>]
-    val zip: f: (obj | null -> obj | null -> obj | null) -> first: State -> second: State -> Result<State, StateError list>
+    val zip:
+        f: (obj | null -> obj | null -> obj | null) -> first: State -> second: State -> Result<State, StateError list>
 
     /// Nested Dictionary<obj, obj> of the leaves (keys int or string, in path order; Variables give their
     /// Value, other leaves themselves); empty sub-states are dropped. O(n).
@@ -455,7 +468,8 @@ module State =
 
     /// replaceByPureDict with a custom replace function and/or strict checking.
     [<CompiledName("ReplaceByPureDictWith")>]
-    val replaceByPureDictWith: options: ReplaceOptions -> pureDict: obj -> state: State -> Result<State, StateError list>
+    val replaceByPureDictWith:
+        options: ReplaceOptions -> pureDict: obj -> state: State -> Result<State, StateError list>
 
     /// A copy of a pure dict in which every canonical integer string key ("0", "-3"; not "05", "+4")
     /// becomes an int, at every depth; empty sub-dicts dropped; a string/int collision is an error. O(size).
@@ -471,8 +485,8 @@ module State =
 [<AutoOpen>]
 module Syntax =
     /// A (key, value) entry of a state literal: `"kernel" => Param 1.0` or `0 => State.ofList [...]`.
-    val inline (=>): key: ^K -> value: 'V -> PathKey * obj | null
-        when (^K or PathKey): (static member op_Implicit: ^K -> PathKey)
+    val inline (=>):
+        key: ^K -> value: 'V -> PathKey * obj | null when (^K or PathKey): (static member op_Implicit: ^K -> PathKey)
 
     /// Matches a key as an index or a name.
     val (|Index|Name|): key: PathKey -> Choice<int, string>
