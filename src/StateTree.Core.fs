@@ -88,13 +88,18 @@ type PathKey =
             | _ -> invalidArg (nameof other) "Expected a PathKey."
 
 // A path is its parent plus one key: appending is O(1) and the paths of siblings share their
-// parent, which keeps Flatten at one small allocation per leaf.
+// parent, which keeps Flatten at one small allocation per leaf. The hash is computed on first use
+// (Flatten creates a path per leaf that most callers never hash).
 [<Sealed>]
-type KeyPath private (parent: KeyPath | null, key: PathKey, count: int, hash: int) =
-    static let empty = KeyPath(null, PathKey(), 0, 17)
+type KeyPath private (parent: KeyPath | null, key: PathKey, count: int) =
+    static let empty = KeyPath(null, PathKey(), 0)
+    // 0 means "not computed yet"; a computed 0 is stored as 1. One int write, so races are benign.
+    let mutable hash = 0
 
     member internal _.ParentOrNull = parent
     member internal _.LastKey = key
+    member internal _.CachedHash = hash
+    member internal _.SetHash h = hash <- (if h = 0 then 1 else h)
 
     static member Empty = empty
 
@@ -116,8 +121,7 @@ type KeyPath private (parent: KeyPath | null, key: PathKey, count: int, hash: in
 
         p
 
-    member this.Append(key: PathKey) =
-        KeyPath(this, key, count + 1, hash * 31 + key.GetHashCode())
+    member this.Append(key: PathKey) = KeyPath(this, key, count + 1)
 
     member _.Count = count
 
@@ -194,7 +198,10 @@ type KeyPath private (parent: KeyPath | null, key: PathKey, count: int, hash: in
         | other ->
             if obj.ReferenceEquals(this, other) then
                 true
-            elif count <> other.Count || hash <> other.GetHashCode() then
+            elif
+                count <> other.Count
+                || (hash <> 0 && other.CachedHash <> 0 && hash <> other.CachedHash)
+            then
                 false
             else
                 let mutable a = this
@@ -213,7 +220,25 @@ type KeyPath private (parent: KeyPath | null, key: PathKey, count: int, hash: in
         | :? KeyPath as p -> this.Equals p
         | _ -> false
 
-    override _.GetHashCode() = hash
+    override this.GetHashCode() =
+        if hash = 0 then
+            // Hash the ancestors that are not hashed yet, from the root down, without recursion.
+            let pending = Stack<KeyPath>()
+            let mutable p = this
+
+            while p.Count > 0 && p.CachedHash = 0 do
+                pending.Push p
+                p <- nonNull p.ParentOrNull
+
+            let mutable h = if p.Count = 0 then 17 else p.CachedHash
+
+            while pending.Count > 0 do
+                let q = pending.Pop()
+                h <- h * 31 + q.LastKey.GetHashCode()
+                q.SetHash h
+                h <- q.CachedHash
+
+        if count = 0 then 17 else hash
 
     override this.ToString() =
         let keys = this.ToArray()
@@ -370,9 +395,13 @@ module internal Leaf =
             match a, b with
             | null, _
             | _, null -> false
+            // Cheap class tests first: most values are boxed numbers, and the interface test for
+            // tensors is the slowest of these checks.
+            | (:? ValueType as x), _ -> x.Equals b
+            | (:? string as x), _ -> x.Equals b
             | (:? Array as x), (:? Array as y) -> arrayEquals x y
             | (:? IReadOnlyTensor as x), (:? IReadOnlyTensor as y) ->
-                x.GetType() = y.GetType()
+                obj.ReferenceEquals(x.GetType(), y.GetType())
                 && x.Lengths.SequenceEqual(y.Lengths)
                 && sequenceEquals (items x) (items y)
             | a, b -> a.Equals b
@@ -388,7 +417,7 @@ module internal Leaf =
         same && not (ey.MoveNext())
 
     and private arrayEquals (x: Array) (y: Array) =
-        if x.GetType() <> y.GetType() || x.Rank <> y.Rank then
+        if not (obj.ReferenceEquals(x.GetType(), y.GetType())) || x.Rank <> y.Rank then
             false
         elif Seq.exists (fun d -> x.GetLength d <> y.GetLength d) (seq { 0 .. x.Rank - 1 }) then
             false
@@ -409,6 +438,8 @@ module internal Leaf =
     let rec hash (v: obj | null) : int =
         match v with
         | null -> 0
+        | :? ValueType as x -> x.GetHashCode()
+        | :? string as x -> x.GetHashCode()
         | :? Array as a ->
             // Length plus the first elements: consistent with element-wise equality and O(1).
             let mutable h = a.Length
@@ -513,25 +544,31 @@ type Variable =
         copy.metadata <- v.metadata.SetItem(key, value)
         copy
 
+    member private v.MetadataEquals(w: Variable) =
+        // Enumerating an immutable dictionary rents a pooled stack: skip it when there is nothing.
+        v.metadata.Count = w.metadata.Count
+        && (v.metadata.Count = 0
+            || Seq.forall2
+                (fun (a: KeyValuePair<string, obj | null>) (b: KeyValuePair<string, obj | null>) ->
+                    a.Key = b.Key && Leaf.equals a.Value b.Value)
+                v.metadata
+                w.metadata)
+
     override v.Equals(other: obj | null) =
         match other with
         | :? Variable as w ->
             obj.ReferenceEquals(v, w)
-            || (v.GetType() = w.GetType()
+            || (obj.ReferenceEquals(v.GetType(), w.GetType())
                 && Leaf.equals v.value w.value
-                && v.metadata.Count = w.metadata.Count
-                && Seq.forall2
-                    (fun (a: KeyValuePair<string, obj | null>) (b: KeyValuePair<string, obj | null>) ->
-                        a.Key = b.Key && Leaf.equals a.Value b.Value)
-                    v.metadata
-                    w.metadata)
+                && v.MetadataEquals w)
         | _ -> false
 
     override v.GetHashCode() =
         let mutable h = v.GetType().GetHashCode() * 31 + Leaf.hash v.value
 
-        for kv in v.metadata do
-            h <- h * 31 + kv.Key.GetHashCode() + Leaf.hash kv.Value
+        if v.metadata.Count > 0 then
+            for kv in v.metadata do
+                h <- h * 31 + kv.Key.GetHashCode() + Leaf.hash kv.Value
 
         h
 
@@ -1450,6 +1487,8 @@ module internal Partition =
             Leaf: KeyPath -> PathKey -> obj | null -> int
             /// The group of every leaf below a node, decided from its path, or -1.
             Node: (KeyPath -> int) option
+            /// Whether Leaf or Node look at paths; when not, no path is built during the walk.
+            NeedsPath: bool
         }
 
     let rec run (c: Classifier) (nodePath: KeyPath) (node: State) : State array =
@@ -1518,7 +1557,8 @@ module internal Partition =
 
         { Slots = filters.Length + (if keepRest then 1 else 0)
           Leaf = leaf
-          Node = node }
+          Node = node
+          NeedsPath = needsPath || node.IsSome }
 
     let everythingErrors (filters: Filter array) =
         let lastOther = filters |> Array.tryFindIndexBack (fun f -> f <> Everything)
@@ -1740,31 +1780,74 @@ module internal PureDict =
     let keyObj (k: PathKey) : obj =
         if k.IsIndex then boxInt k.Index else k.Name
 
-    /// The int a canonical integer string stands for: exactly what int.ToString() produces.
+    /// The int a canonical integer string stands for: exactly what int.ToString() produces
+    /// ("0", "17", "-3"; not "05", "+4", "-0", " 2", or anything out of int's range).
     let canonicalInt (s: string) : int voption =
-        match Int32.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture) with
-        | true, i when i.ToString(CultureInfo.InvariantCulture) = s -> ValueSome i
-        | _ -> ValueNone
+        let n = s.Length
+        let negative = n > 0 && s.[0] = '-'
+        let first = if negative then 1 else 0
+        let digits = n - first
+
+        if digits < 1 || digits > 10 then
+            ValueNone
+        elif s.[first] = '0' && (digits > 1 || negative) then
+            ValueNone
+        else
+            let mutable value = 0L
+            let mutable ok = true
+            let mutable i = first
+
+            while ok && i < n do
+                let c = s.[i]
+
+                if c >= '0' && c <= '9' then
+                    value <- value * 10L + int64 (int c - int '0')
+                else
+                    ok <- false
+
+                i <- i + 1
+
+            let value = if negative then -value else value
+
+            if ok && value >= int64 Int32.MinValue && value <= int64 Int32.MaxValue then
+                ValueSome(int value)
+            else
+                ValueNone
 
     let inline private entry (k: obj | null) (v: obj | null) : struct (obj * (obj | null)) = struct (nonNull k, v)
 
-    /// The entries of a dictionary-like value, or None for a leaf.
+    let private ofDictionary (d: Dictionary<'K, obj | null>) =
+        let a = Array.zeroCreate d.Count
+        let mutable i = 0
+
+        for kv in d do
+            a.[i] <- entry (box kv.Key) kv.Value
+            i <- i + 1
+
+        a
+
+    /// The entries of a dictionary-like value, or None for a leaf. The common leaves (numbers,
+    /// strings, arrays) and the common dictionaries are recognised by class before any interface test.
     let tryEntries (v: obj | null) : struct (obj * (obj | null)) array voption =
         match v with
         | null -> ValueNone
-        | :? string -> ValueNone
         | :? JsonElement as e ->
             if e.ValueKind = JsonValueKind.Object then
                 ValueSome [| for p in e.EnumerateObject() -> entry p.Name (box p.Value) |]
             else
                 ValueNone
+        | :? ValueType
+        | :? string
+        | :? Array -> ValueNone
+        | :? Dictionary<obj, obj | null> as d -> ValueSome(ofDictionary d)
+        | :? Dictionary<string, obj | null> as d -> ValueSome(ofDictionary d)
         | :? JsonObject as o -> ValueSome [| for kv in o -> entry kv.Key (box kv.Value) |]
         | :? IDictionary as d ->
             let a = Array.zeroCreate d.Count
             let mutable i = 0
+            let e = d.GetEnumerator()
 
-            for e in d do
-                let e = e :?> DictionaryEntry
+            while e.MoveNext() do
                 a.[i] <- entry e.Key e.Value
                 i <- i + 1
 
@@ -1857,9 +1940,12 @@ module internal JsonLeaf =
 
 module internal Replacing =
     type Context =
-        { Replace: KeyPath -> obj | null -> obj | null -> obj | null
-          Strict: bool
-          Errors: ResizeArray<StateError> }
+        {
+            /// replace nodePath key current newValue (the path is built only if a problem is reported).
+            Replace: KeyPath -> PathKey -> obj | null -> obj | null -> obj | null
+            Strict: bool
+            Errors: ResizeArray<StateError>
+        }
 
     let private failed (path: KeyPath) (target: obj | null) (e: exn) =
         let t =
@@ -1871,7 +1957,13 @@ module internal Replacing =
 
     /// The default replace: variables keep their type and metadata, JSON values take the type of
     /// the value they replace.
-    let defaultReplace (errors: ResizeArray<StateError>) (path: KeyPath) (current: obj | null) (value: obj | null) =
+    let defaultReplace
+        (errors: ResizeArray<StateError>)
+        (nodePath: KeyPath)
+        (key: PathKey)
+        (current: obj | null)
+        (value: obj | null)
+        =
         let target =
             match current with
             | :? Variable as v -> v.Value
@@ -1890,7 +1982,7 @@ module internal Replacing =
             | :? OverflowException
             | :? NotSupportedException
             | :? ArgumentException as e ->
-                errors.Add(failed path target e)
+                errors.Add(failed (nodePath.Append key) target e)
                 value
 
         match current with
@@ -1932,34 +2024,39 @@ module internal Replacing =
         let updated = Array.copy values
         let named = Array.zeroCreate<bool> keys.Length
         let mutable changed = false
+        let mutable emptied = false
 
         for struct (k, v) in entries do
-            let given = k :: givenRev
             let i = resolve keys k
 
             if i < 0 then
-                unknownLeaves ctx given v
+                unknownLeaves ctx (k :: givenRev) v
             elif named.[i] then
-                ctx.Errors.Add(StateError.DuplicateKey(List.rev given))
+                ctx.Errors.Add(StateError.DuplicateKey(List.rev (k :: givenRev)))
             else
                 named.[i] <- true
-                let childPath = path.Append keys.[i]
 
                 match PureDict.tryEntries v, values.[i] with
                 | ValueSome sub, (:? State as child) ->
-                    let r = Deep.guard (fun () -> node ctx child childPath given sub)
+                    let r =
+                        Deep.guard (fun () -> node ctx child (path.Append keys.[i]) (k :: givenRev) sub)
 
                     if not (obj.ReferenceEquals(r, child)) then
-                        updated.[i] <- (if Node.isNull' r then box Node.empty else box r)
                         changed <- true
-                | ValueSome _, _ -> unknownLeaves ctx given v
+
+                        if Node.isNull' r then
+                            emptied <- true
+                            updated.[i] <- box Node.empty
+                        else
+                            updated.[i] <- box r
+                | ValueSome _, _ -> unknownLeaves ctx (k :: givenRev) v
                 | ValueNone, (:? State as child) ->
-                    ctx.Errors.Add(StateError.UnknownPath(List.rev given))
+                    ctx.Errors.Add(StateError.UnknownPath(List.rev (k :: givenRev)))
 
                     if ctx.Strict then
-                        missingLeaves ctx childPath child
+                        missingLeaves ctx (path.Append keys.[i]) child
                 | ValueNone, leaf ->
-                    updated.[i] <- ctx.Replace childPath leaf v
+                    updated.[i] <- ctx.Replace path keys.[i] leaf v
                     changed <- true
 
         if ctx.Strict then
@@ -1969,6 +2066,9 @@ module internal Replacing =
 
         if not changed then
             Node.dropEmpties s
+        elif not emptied && not s.HasEmpty then
+            // Same keys, new values: a flat node shares its keys array with the input.
+            State.OfArrays(keys, updated)
         else
             // A flat round trip: empty sub-states go.
             let k = ResizeArray(keys.Length)
@@ -2004,8 +2104,6 @@ module internal Restoring =
         let result = Dictionary<obj, obj | null>(entries.Length)
 
         for struct (k, v) in entries do
-            let given = k :: givenRev
-
             let key =
                 match k with
                 | :? string as s ->
@@ -2027,11 +2125,11 @@ module internal Restoring =
 
             match key with
             | ValueNone ->
-                errors.Add(StateError.InvalidPureDict(List.rev given, $"the key {k} is neither an int nor a string"))
+                errors.Add(
+                    StateError.InvalidPureDict(List.rev (k :: givenRev), $"the key {k} is neither an int nor a string")
+                )
             | ValueSome key ->
-                let childPath = path.Append key
-
-                let value: (obj | null) option =
+                let value: (obj | null) voption =
                     match PureDict.tryEntries v with
                     | ValueSome sub ->
                         let childTemplate =
@@ -2048,19 +2146,19 @@ module internal Restoring =
                                     Some ValueNone
                             | Some ValueNone -> Some ValueNone
 
-                        let d = Deep.guard (fun () -> dict childTemplate childPath given sub errors)
-                        if d.Count = 0 then None else Some(box d)
-                    | ValueNone -> Some v
+                        let d =
+                            Deep.guard (fun () -> dict childTemplate (path.Append key) (k :: givenRev) sub errors)
+
+                        if d.Count = 0 then ValueNone else ValueSome(box d)
+                    | ValueNone -> ValueSome v
 
                 match value with
-                | None -> ()
-                | Some value ->
+                | ValueNone -> ()
+                | ValueSome value ->
                     let o = PureDict.keyObj key
 
-                    if result.ContainsKey o then
-                        errors.Add(StateError.IntKeyCollision childPath)
-                    else
-                        result.[o] <- value
+                    if not (result.TryAdd(o, value)) then
+                        errors.Add(StateError.IntKeyCollision(path.Append key))
 
         result
 
@@ -2456,7 +2554,13 @@ module State =
         else
             Node.orEmpty (diffNode state other)
 
-    let rec private mapNode (f: KeyPath -> PathKey -> obj | null -> obj | null) (nodePath: KeyPath) (s: State) : State =
+    /// withPath: whether f looks at the node path (when not, no path is built).
+    let rec private mapNode
+        (f: KeyPath -> PathKey -> obj | null -> obj | null)
+        (withPath: bool)
+        (nodePath: KeyPath)
+        (s: State)
+        : State =
         if s.LeafCount = 0 then
             Unchecked.defaultof<State>
         else
@@ -2469,7 +2573,9 @@ module State =
                 for i in 0 .. keys.Length - 1 do
                     out.[i] <-
                         match values.[i] with
-                        | :? State as c -> box (Deep.guard (fun () -> mapNode f (nodePath.Append keys.[i]) c))
+                        | :? State as c ->
+                            let childPath = if withPath then nodePath.Append keys.[i] else nodePath
+                            box (Deep.guard (fun () -> mapNode f withPath childPath c))
                         | leaf -> f nodePath keys.[i] leaf
 
                 State.OfArrays(keys, out)
@@ -2480,7 +2586,8 @@ module State =
                 for i in 0 .. keys.Length - 1 do
                     match values.[i] with
                     | :? State as c ->
-                        let r = Deep.guard (fun () -> mapNode f (nodePath.Append keys.[i]) c)
+                        let childPath = if withPath then nodePath.Append keys.[i] else nodePath
+                        let r = Deep.guard (fun () -> mapNode f withPath childPath c)
 
                         if not (Node.isNull' r) then
                             k.Add keys.[i]
@@ -2493,18 +2600,19 @@ module State =
 
     [<CompiledName("Map")>]
     let map (f: KeyPath -> obj | null -> obj | null) (state: State) =
-        Node.orEmpty (mapNode (fun nodePath key leaf -> f (nodePath.Append key) leaf) KeyPath.Empty state)
+        Node.orEmpty (mapNode (fun nodePath key leaf -> f (nodePath.Append key) leaf) true KeyPath.Empty state)
 
     [<CompiledName("Select")>]
     let select (f: obj | null -> obj | null) (state: State) =
-        Node.orEmpty (mapNode (fun _ _ leaf -> f leaf) KeyPath.Empty state)
+        Node.orEmpty (mapNode (fun _ _ leaf -> f leaf) false KeyPath.Empty state)
 
     [<CompiledName("Where")>]
     let where (predicate: obj | null -> bool) (state: State) =
         let c: Partition.Classifier =
             { Slots = 1
               Leaf = fun _ _ leaf -> if predicate leaf then 0 else 1
-              Node = None }
+              Node = None
+              NeedsPath = false }
 
         Node.orEmpty (Partition.run c KeyPath.Empty state).[0]
 
@@ -2612,7 +2720,7 @@ module State =
 
             let replace =
                 match options.Replace with
-                | Some f -> fun _ current value -> f current value
+                | Some f -> fun _ _ current value -> f current value
                 | None -> Replacing.defaultReplace errors
 
             let ctx: Replacing.Context =

@@ -481,6 +481,12 @@ module State =
     [<CompiledName("RestoreIntPathsLike")>]
     val restoreIntPathsLike: template: State -> pureDict: obj -> Result<Dictionary<obj, obj | null>, StateError list>
 
+/// The allocation-free walk that benchmarks use as their floor (visible to the benchmark and test assemblies).
+module internal Walk =
+    /// The number of non-null leaves, found by visiting each. O(n), allocates nothing.
+    [<CompiledName("TouchLeaves")>]
+    val touchLeaves: s: State -> int
+
 /// F# syntax for state literals.
 [<AutoOpen>]
 module Syntax =
