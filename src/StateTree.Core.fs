@@ -814,6 +814,59 @@ module Filter =
         | Nothing -> false
         | Where predicate -> predicate.Invoke(path, leaf)
 
+    /// Remembers, per runtime type of the leaves seen, whether it is an instance of t: a type test
+    /// through reflection costs far more than a reference comparison, and states hold few leaf types.
+    type private TypeTest(t: Type) =
+        let seen = Array.zeroCreate<Type> 8
+        let answers = Array.zeroCreate<bool> 8
+        let mutable count = 0
+
+        member _.Test(leaf: obj | null) =
+            match leaf with
+            | null -> false
+            | leaf ->
+                let lt = leaf.GetType()
+                let mutable i = 0
+                let mutable found = -1
+
+                while found < 0 && i < count do
+                    if obj.ReferenceEquals(seen.[i], lt) then
+                        found <- i
+
+                    i <- i + 1
+
+                if found >= 0 then
+                    answers.[found]
+                else
+                    let answer = t.IsAssignableFrom lt
+
+                    if count < seen.Length then
+                        seen.[count] <- lt
+                        answers.[count] <- answer
+                        count <- count + 1
+
+                    answer
+
+    /// The filter as a predicate for one operation (it keeps per-call caches, so it is not shared
+    /// between threads). Same answers as matches.
+    let rec internal compile (filter: Filter) : KeyPath -> obj | null -> bool =
+        match filter with
+        | OfType t ->
+            let test = TypeTest t
+            fun _ leaf -> test.Test leaf
+        | Any filters ->
+            let compiled = filters |> List.map compile |> Array.ofList
+            fun path leaf -> Array.exists (fun f -> f path leaf) compiled
+        | All filters ->
+            let compiled = filters |> List.map compile |> Array.ofList
+            fun path leaf -> Array.forall (fun f -> f path leaf) compiled
+        | Not f ->
+            let c = compile f
+            fun path leaf -> Operators.not (c path leaf)
+        | Everything -> fun _ _ -> true
+        | Nothing -> fun _ _ -> false
+        | f -> matches f
+
     /// True when matching may look at the path (otherwise callers can skip building it).
     let rec internal needsPath (filter: Filter) =
         match filter with
@@ -1528,12 +1581,13 @@ module internal Partition =
 
     let ofFilters (filters: Filter array) (keepRest: bool) : Classifier =
         let needsPath = filters |> Array.exists Filter.needsPath
+        let compiled = filters |> Array.map Filter.compile
 
         let leaf (nodePath: KeyPath) (key: PathKey) (value: obj | null) =
             let path = if needsPath then nodePath.Append key else KeyPath.Empty
             let mutable g = 0
 
-            while g < filters.Length && not (Filter.matches filters.[g] path value) do
+            while g < compiled.Length && not (compiled.[g] path value) do
                 g <- g + 1
 
             g
@@ -1717,14 +1771,18 @@ type internal SortedBuilder() =
         if levels.Count <= depth then
             levels.Add((ResizeArray(), ResizeArray()))
 
-    /// Adds one pair; keys holds the path's keys (length = path.Count).
-    member b.Add(path: KeyPath, keys: PathKey array, value: obj | null) =
+    /// Adds one pair; keys holds the path's keys (length = path.Count). sameParent: the previous
+    /// pair's path has the same parent instance (siblings from Flatten), so the open levels match.
+    member b.Add(path: KeyPath, keys: PathKey array, value: obj | null, sameParent: bool) =
         let d = path.Count
         // How many open levels the path shares.
         let mutable common = 0
 
-        while common < depth && common < d - 1 && openKeys.[common].Equals keys.[common] do
-            common <- common + 1
+        if sameParent && depth = d - 1 then
+            common <- d - 1
+        else
+            while common < depth && common < d - 1 && openKeys.[common].Equals keys.[common] do
+                common <- common + 1
 
         while depth > common do
             b.Close()
@@ -2382,6 +2440,28 @@ module State =
                 | :? State as c -> Deep.guard (fun () -> graft (prefix.Append keys.[i]) c add)
                 | leaf -> add (prefix.Append keys.[i]) leaf
 
+    /// True when the pairs are an array already in path order with nothing to graft or reject,
+    /// which is what Flatten produces: then no copy or sort is needed.
+    let private isPlainSorted (pairs: struct (KeyPath * obj | null) array) =
+        let mutable ok = true
+        let mutable previous = KeyPath.Empty
+        let mutable i = 0
+
+        while ok && i < pairs.Length do
+            let struct (path, value) = pairs.[i]
+
+            ok <-
+                not (isNull (box path))
+                && path.Count > 0
+                && not (value :? State)
+                && not (value :? IStateWrapper)
+                && path.CompareTo previous >= 0
+
+            previous <- path
+            i <- i + 1
+
+        ok
+
     [<CompiledName("OfFlat")>]
     let ofFlat (pairs: struct (KeyPath * obj | null) seq) =
         ArgumentNullException.ThrowIfNull(pairs, nameof pairs)
@@ -2397,19 +2477,27 @@ module State =
             previous <- path
             items.Add(struct (path, value))
 
-        for struct (path, value) in pairs do
-            if isNull (box path) then
-                nullArg (nameof pairs)
-            elif path.Count = 0 then
-                errors.Add StateError.EmptyPath
-            else
-                match value with
-                | :? State as s -> graft path s add
-                | :? IStateWrapper as w -> graft path (w.Unwrap()) add
-                | v -> add path v
+        let direct =
+            match pairs with
+            | :? (struct (KeyPath * obj | null) array) as a when isPlainSorted a -> ValueSome a
+            | _ -> ValueNone
+
+        if direct.IsNone then
+            for struct (path, value) in pairs do
+                if isNull (box path) then
+                    nullArg (nameof pairs)
+                elif path.Count = 0 then
+                    errors.Add StateError.EmptyPath
+                else
+                    match value with
+                    | :? State as s -> graft path s add
+                    | :? IStateWrapper as w -> graft path (w.Unwrap()) add
+                    | v -> add path v
 
         let ordered =
-            if sorted then
+            if direct.IsSome then
+                direct.Value
+            elif sorted then
                 items.ToArray()
             else
                 // Sort by path; equal paths keep their input order so that the later pair wins.
@@ -2438,7 +2526,10 @@ module State =
                 buffer <- Array.zeroCreate (2 * d)
 
             // Siblings share their parent: only the last key changes.
-            if d = last.Count && obj.ReferenceEquals(path.ParentOrNull, last.ParentOrNull) then
+            let sameParent =
+                d = last.Count && obj.ReferenceEquals(path.ParentOrNull, last.ParentOrNull)
+
+            if sameParent then
                 buffer.[d - 1] <- path.LastKey
             else
                 let mutable p = path
@@ -2448,7 +2539,7 @@ module State =
                     p <- nonNull p.ParentOrNull
 
             last <- path
-            builder.Add(path, buffer, value)
+            builder.Add(path, buffer, value, sameParent)
 
         errors.AddRange builder.Errors
 
@@ -2540,6 +2631,7 @@ module State =
             let removed =
                 match values.[i], kept with
                 | :? State, (:? State as k) -> Node.isNull' k
+                | :? State, null -> true
                 | :? State, _ -> false
                 | _ -> (other.TryGet(keys.[i], &o) && not (o :? State))
 
@@ -2642,21 +2734,19 @@ module State =
                 onlyIn false (nodePath.Append kb.[j]) vb.[j] errors
                 j <- j + 1
             else
-                let path = nodePath.Append ka.[i]
-
                 match va.[i], vb.[j] with
                 | (:? State as x), (:? State as y) ->
+                    let path = nodePath.Append ka.[i]
                     let r = Deep.guard (fun () -> zipNode f path x y errors)
 
                     if not (Node.isNull' r) then
                         keys.Add ka.[i]
                         values.Add(box r)
-                | (:? State as x), y ->
-                    onlyIn true path x errors
-                    onlyIn false path y errors
-                | x, (:? State as y) ->
-                    onlyIn true path x errors
-                    onlyIn false path y errors
+                | (:? State), _
+                | _, (:? State) ->
+                    let path = nodePath.Append ka.[i]
+                    onlyIn true path va.[i] errors
+                    onlyIn false path vb.[j] errors
                 | x, y ->
                     if errors.Count = 0 then
                         keys.Add ka.[i]
