@@ -1659,13 +1659,19 @@ module internal Merging =
 
                 f least entries
 
+    let private carriesNothing =
+        Predicate<obj | null>(fun e ->
+            match e with
+            | :? State as s -> s.LeafCount = 0
+            | _ -> false)
+
     /// Merges nodes (two or more); null when no leaf is left.
     let rec mergeNodes (inputs: State array) : State =
         let capacity = inputs |> Array.sumBy (fun s -> s.Count)
         let keys = ResizeArray<PathKey>(capacity)
         let values = ResizeArray<obj | null>(capacity)
 
-        unionChildren inputs (fun key entries ->
+        let mergeEntry (key: PathKey) (entries: ResizeArray<obj | null>) =
             let last = entries.[entries.Count - 1]
 
             match last with
@@ -1696,7 +1702,14 @@ module internal Merging =
                     values.Add(box merged)
             | leaf ->
                 keys.Add key
-                values.Add leaf)
+                values.Add leaf
+
+        unionChildren inputs (fun key entries ->
+            // A merge is a flat operation: sub-states without leaves carry nothing and win nothing.
+            entries.RemoveAll carriesNothing |> ignore
+
+            if entries.Count > 0 then
+                mergeEntry key entries)
 
         if keys.Count = 0 then
             Unchecked.defaultof<State>
