@@ -1,0 +1,103 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Exporters.Csv;
+using BenchmarkDotNet.Exporters.Json;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using Perfolizer.Horology;
+using StateTree.Benchmarks;
+
+// Usage (from the repository root):
+//   dotnet run -c Release --project bench/StateTree.Benchmarks                  the full run (every shape)
+//   dotnet run -c Release --project bench/StateTree.Benchmarks -- --ci          CI: dry job, small shapes, in-process
+//   dotnet run -c Release --project bench/StateTree.Benchmarks -- --memory      bytes per leaf of a 1M-leaf state
+//   ... -- --shapes mlp,moe                                                     only these shapes
+//   ... -- --quick synthetic-1M [Filter] [--allocations]   stopwatch timings of one shape, set up once,
+//                                                  optionally with the types each operation allocates
+// Any other argument goes to BenchmarkDotNet (--filter, --job, --artifacts, ...).
+
+var rest = new List<string>();
+var ci = false;
+string? shapes = null;
+string? memoryOut = null;
+var memory = false;
+string? quick = null;
+string? quickOnly = null;
+for (var i = 0; i < args.Length; i++)
+{
+    switch (args[i])
+    {
+        case "--ci":
+            ci = true;
+            break;
+        case "--shapes" when i + 1 < args.Length:
+            shapes = args[++i];
+            break;
+        case "--memory":
+            memory = true;
+            if (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
+                memoryOut = args[++i];
+            break;
+        case "--quick" when i + 1 < args.Length:
+            quick = args[++i];
+            if (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
+                quickOnly = args[++i];
+            break;
+        default:
+            rest.Add(args[i]);
+            break;
+    }
+}
+
+if (memory)
+{
+    var table = Footprint.Measure(shapes ?? Shapes.Synthetic1M);
+    Console.WriteLine(table);
+    if (memoryOut is not null)
+        File.WriteAllText(memoryOut, table + "\n");
+    return 0;
+}
+
+if (quick is not null)
+{
+    Quick.Run(quick, quickOnly, rest.Remove("--allocations"));
+    return 0;
+}
+
+// CI only checks that every benchmark still compiles and runs: the three small shapes take seconds,
+// and in-process execution saves building and launching a child process per benchmark.
+if (ci)
+    shapes ??= $"{Shapes.Mlp},{Shapes.Transformer},{Shapes.Moe}";
+if (shapes is not null)
+    Environment.SetEnvironmentVariable(BenchSettings.ShapesVariable, shapes);
+_ = BenchSettings.SelectedShapes().ToList();
+
+if (!rest.Contains("--filter") && !rest.Contains("-f"))
+    rest.AddRange(["--filter", "*"]);
+
+var config = DefaultConfig.Instance
+    .AddExporter(JsonExporter.Full, CsvMeasurementsExporter.Default)
+    .WithOption(ConfigOptions.JoinSummary, true);
+
+if (ci)
+{
+    config = config.AddJob(Job.Dry.WithToolchain(InProcessEmitToolchain.Instance).WithId("ci-dry"));
+}
+else if (!rest.Contains("--job") && !rest.Contains("-j"))
+{
+    // Sized so the full run (about 230 benchmarks, up to 1M leaves) takes well under an hour on two
+    // cores: one process per benchmark, a short pilot, 3 warm-up and 10 measured iterations of ~250 ms.
+    config = config.AddJob(Job.Default
+        .WithLaunchCount(1)
+        .WithWarmupCount(3)
+        .WithIterationCount(10)
+        .WithIterationTime(TimeInterval.FromMilliseconds(250))
+        .WithId("statetree"));
+}
+
+var started = DateTimeOffset.UtcNow;
+var source = RunInfo.Source();
+var summaries = BenchmarkSwitcher.FromAssembly(typeof(StateOps).Assembly).Run([.. rest], config);
+var artifacts = rest.IndexOf("--artifacts") is var a and >= 0 && a + 1 < rest.Count ? rest[a + 1] : "BenchmarkDotNet.Artifacts";
+RunInfo.Write(Path.Combine(artifacts, "results", "run-info.md"), args, started, source);
+return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;

@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using BenchmarkDotNet.Attributes;
+
+namespace StateTree.Benchmarks;
+
+/// <summary>
+/// A fast loop for whoever tunes the core: every benchmark of <see cref="StateOps"/> on one shape,
+/// set up once, timed with a stopwatch (median of a few runs after warm-up). Not a substitute for
+/// the BenchmarkDotNet run that RESULTS.md reports.
+/// </summary>
+public static class Quick
+{
+    public static void Run(string shape, string? only, bool allocations)
+    {
+        var ops = new StateOps { Shape = shape };
+        var methods = typeof(StateOps).GetMethods()
+            .Where(m => m.GetCustomAttribute<BenchmarkAttribute>() is not null)
+            .Where(m => only is null || m.Name.Contains(only, StringComparison.OrdinalIgnoreCase))
+            .ToArray();
+        var setup = Stopwatch.StartNew();
+        foreach (var m in typeof(StateOps).GetMethods().Where(m => m.GetCustomAttribute<GlobalSetupAttribute>() is not null))
+            m.Invoke(ops, null);
+        Console.WriteLine($"{shape}: {Shapes.LeafCount(shape):N0} leaves, set up in {setup.Elapsed.TotalSeconds:0.0} s");
+
+        var n = Shapes.LeafCount(shape);
+        var c = CultureInfo.InvariantCulture;
+        foreach (var m in methods)
+        {
+            var run = (Func<object>)(() => m.Invoke(ops, null)!);
+            // Warm up past tiered compilation (30 calls and a back-off), then time batches of calls
+            // long enough that small shapes are not timer noise.
+            var inner = Math.Max(1, 200_000 / n);
+            var warm = Stopwatch.StartNew();
+            for (var i = 0; i < 50 || warm.ElapsedMilliseconds < 300; i++)
+                run();
+            var times = new List<double>();
+            long bytes = 0;
+            for (var round = 0; round < 7; round++)
+            {
+                var allocated = GC.GetAllocatedBytesForCurrentThread();
+                var sw = Stopwatch.StartNew();
+                for (var i = 0; i < inner; i++)
+                    run();
+                sw.Stop();
+                bytes = (GC.GetAllocatedBytesForCurrentThread() - allocated) / inner;
+                times.Add(sw.Elapsed.TotalNanoseconds / inner);
+            }
+
+            times.Sort();
+            var median = times[times.Count / 2];
+            Console.WriteLine(string.Create(c, $"  {m.Name,-30} {median / 1e6,10:0.000} ms {median / n,9:0.0} ns/leaf {bytes,12:N0} B"));
+            if (allocations && bytes > 0)
+            {
+                using var profile = new AllocationProfile();
+                var sampled = profile.Record(() =>
+                {
+                    for (var i = 0; i < Math.Max(1, 20_000_000 / Math.Max(1, bytes)); i++)
+                        run();
+                });
+                foreach (var (type, share) in sampled.Take(8))
+                    Console.WriteLine(string.Create(c, $"      {share,6:P0}  {type}"));
+            }
+        }
+    }
+}

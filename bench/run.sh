@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The full benchmark run behind bench/RESULTS.md: every shape up to 1M leaves (about 40 minutes on
+# two cores), then the 1M-leaf memory footprint, then the chart and the tables of RESULTS.md, all
+# from that one run. Extra arguments go to BenchmarkDotNet (e.g. --filter '*Split*').
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=bench/BenchmarkDotNet.Artifacts
+dotnet build bench/StateTree.Benchmarks/StateTree.Benchmarks.csproj -c Release
+dotnet run -c Release --no-build --project bench/StateTree.Benchmarks -- --artifacts "$out" "$@"
+dotnet run -c Release --no-build --project bench/StateTree.Benchmarks -- --memory "$out/results/memory.md"
+dotnet run -c Release --project bench/StateTree.BenchChart -- "$out/results" bench/results-chart.png bench/RESULTS.md
