@@ -634,6 +634,8 @@ open System
 open System.Collections
 open System.Collections.Generic
 open System.Globalization
+open System.Runtime.CompilerServices
+open System.Runtime.InteropServices
 open System.Text
 open System.Text.Json
 open System.Text.Json.Nodes
@@ -1049,17 +1051,26 @@ module internal Chunk =
                     struct (leaf keys.[.. h - 1] values.[.. h - 1], leaf keys.[h..] values.[h..])
         else
             let j = childIndex c key
-            let struct (updated, extra) = set c.Children.[j] key value
-            let mutable children = replaceAt c.Children j updated
+            let old = c.Children.[j]
+            let struct (updated, extra) = set old key value
 
-            if not (isNull extra) then
-                children <- insertAt children (j + 1) extra
+            if isNull extra then
+                // One child replaced: the first keys change only if its own first key did.
+                let keys =
+                    if updated.Keys.[0].Equals old.Keys.[0] then
+                        c.Keys
+                    else
+                        replaceAt c.Keys j updated.Keys.[0]
 
-            if children.Length <= Fanout then
-                struct (branch children, null)
+                struct (Chunk(keys, [||], replaceAt c.Children j updated, c.Count - old.Count + updated.Count), null)
             else
-                let h = children.Length / 2
-                struct (branch children.[.. h - 1], branch children.[h..])
+                let children = insertAt (replaceAt c.Children j updated) (j + 1) extra
+
+                if children.Length <= Fanout then
+                    struct (branch children, null)
+                else
+                    let h = children.Length / 2
+                    struct (branch children.[.. h - 1], branch children.[h..])
 
     /// The chunk without key (which must be present), or null when nothing is left.
     let rec remove (c: Chunk) (key: PathKey) : Chunk =
@@ -1530,6 +1541,127 @@ type internal NodeBuilder =
         else
             State.OfArrays(Array.sub b.Keys 0 b.Count, Array.sub b.Values 0 b.Count)
 
+/// Key arrays are immutable, so nodes with the same children keys can share one array. An operation
+/// that builds many nodes keeps one of these to find an array it already made for the same keys
+/// instead of allocating another: a split of a 1M-leaf model makes the same few key subsets
+/// thousands of times, and sharing them saves a third of its allocations.
+[<Sealed>]
+type internal KeyArrays() =
+    // Subsets of one input array, by the bit mask of the kept positions (inputs of at most 32 keys).
+    let subsets =
+        Dictionary<struct (PathKey array * uint32), PathKey array>(
+            { new IEqualityComparer<struct (PathKey array * uint32)> with
+                member _.Equals(struct (a, m), struct (b, n)) = obj.ReferenceEquals(a, b) && m = n
+
+                member _.GetHashCode(struct (a, m)) =
+                    RuntimeHelpers.GetHashCode a * 31 + int m }
+        )
+
+    // The last array made for keys with this first key, last key and count, checked key by key
+    // before it is reused (most trees repeat the same few key sets at each level).
+    let recent = Dictionary<struct (PathKey * PathKey * int), PathKey array>()
+
+    /// The keys at the given positions (ascending, count of them) of keys.
+    member _.Subset(keys: PathKey array, positions: int array, count: int) : PathKey array =
+        let gather () =
+            let r = Array.zeroCreate count
+
+            for j in 0 .. count - 1 do
+                r.[j] <- keys.[positions.[j]]
+
+            r
+
+        if keys.Length > 32 then
+            gather ()
+        else
+            let mutable mask = 0u
+
+            for j in 0 .. count - 1 do
+                mask <- mask ||| (1u <<< positions.[j])
+
+            let key = struct (keys, mask)
+            let mutable found = Unchecked.defaultof<PathKey array>
+
+            if subsets.TryGetValue(key, &found) then
+                found
+            else
+                let r = gather ()
+
+                if subsets.Count >= 4096 then
+                    subsets.Clear()
+
+                subsets.[key] <- r
+                r
+
+    /// An array holding the keys of the buffer (not empty): a shared one when it has the same keys.
+    member _.Of(buffer: ReadOnlySpan<PathKey>) : PathKey array =
+        let count = buffer.Length
+        let key = struct (buffer.[0], buffer.[count - 1], count)
+        let mutable found = Unchecked.defaultof<PathKey array>
+
+        let same =
+            recent.TryGetValue(key, &found)
+            && (let mutable i = 1
+
+                while i < count - 1 && found.[i].Equals buffer.[i] do
+                    i <- i + 1
+
+                i >= count - 1)
+
+        if same then
+            found
+        else
+            let r = buffer.ToArray()
+
+            if recent.Count >= 4096 then
+                recent.Clear()
+
+            recent.[key] <- r
+            r
+
+/// The children one output node keeps from one input node, gathered in reused buffers.
+[<Sealed>]
+type internal Picks() =
+    let mutable positions = Array.zeroCreate<int> 8
+    let mutable values = Array.zeroCreate<obj | null> 8
+    let mutable count = 0
+    // Every child so far kept unchanged, none skipped: the output may be the input itself.
+    let mutable same = true
+
+    member _.Reset() =
+        count <- 0
+        same <- true
+
+    /// Keeps child i of the input with value (unchanged: value is the input's own child).
+    member _.Add(i: int, value: obj | null, unchanged: bool) =
+        if count = positions.Length then
+            Array.Resize(&positions, 2 * count)
+            Array.Resize(&values, 2 * count)
+
+        if not unchanged || i <> count then
+            same <- false
+
+        positions.[count] <- i
+        values.[count] <- value
+        count <- count + 1
+
+    /// The output node: the input itself when it kept everything unchanged, null when it kept nothing.
+    member _.Build(input: State, keys: PathKey array, shared: KeyArrays) : State =
+        if count = 0 then
+            Unchecked.defaultof<State>
+        elif same && count = keys.Length then
+            input
+        else
+            let k =
+                if count = keys.Length then
+                    keys
+                else
+                    shared.Subset(keys, positions, count)
+
+            let v = Array.sub values 0 count
+            Array.Clear(values, 0, count)
+            State.OfArrays(k, v)
+
 /// Filter, Split, Where: every leaf is sent to one group (or to none).
 module internal Partition =
     type Classifier =
@@ -1544,40 +1676,75 @@ module internal Partition =
             NeedsPath: bool
         }
 
-    let rec run (c: Classifier) (nodePath: KeyPath) (node: State) : State array =
-        let result = Array.zeroCreate<State> c.Slots
+    /// One walk. Buffers are per depth and reused from node to node: a node's groups are left in
+    /// results.[depth * Slots ..] for its parent, which reads them before visiting the next child.
+    [<Sealed>]
+    type private Walk(c: Classifier) =
+        let slots = c.Slots
+        let mutable picks: Picks array = [||]
+        let mutable results: State array = [||]
+        let shared = KeyArrays()
 
-        if node.LeafCount > 0 then
-            let decided =
-                match c.Node with
-                | Some decide -> decide nodePath
-                | None -> -1
+        member _.Results = results
 
-            if decided >= 0 then
-                if decided < c.Slots then
-                    result.[decided] <- Node.dropEmpties node
-            else
-                let struct (keys, values) = node.Children()
-                let builders = Array.zeroCreate<NodeBuilder> c.Slots
+        member private _.Reserve(depth: int) =
+            let need = (depth + 2) * slots
 
-                for i in 0 .. keys.Length - 1 do
-                    match values.[i] with
-                    | :? State as child ->
-                        let parts = Deep.guard (fun () -> run c (nodePath.Append keys.[i]) child)
+            if picks.Length < need then
+                let n = max need (2 * picks.Length)
+                let old = picks.Length
+                Array.Resize(&picks, n)
+                Array.Resize(&results, n)
 
-                        for g in 0 .. c.Slots - 1 do
-                            let part = parts.[g]
-                            builders.[g].Add(i, keys, values, not (Node.isNull' part), part)
-                    | leaf ->
-                        let target = c.Leaf nodePath keys.[i] leaf
+                for i in old .. n - 1 do
+                    picks.[i] <- Picks()
 
-                        for g in 0 .. c.Slots - 1 do
-                            builders.[g].Add(i, keys, values, (g = target), leaf)
+        member w.Node(nodePath: KeyPath, depth: int, node: State) : unit =
+            w.Reserve depth
+            let at = depth * slots
+            Array.Clear(results, at, slots)
 
-                for g in 0 .. c.Slots - 1 do
-                    result.[g] <- builders.[g].Build node
+            if node.LeafCount > 0 then
+                let decided =
+                    match c.Node with
+                    | Some decide -> decide nodePath
+                    | None -> -1
 
-        result
+                if decided >= 0 then
+                    if decided < slots then
+                        results.[at + decided] <- Node.dropEmpties node
+                else
+                    let struct (keys, values) = node.Children()
+
+                    for g in 0 .. slots - 1 do
+                        picks.[at + g].Reset()
+
+                    for i in 0 .. keys.Length - 1 do
+                        match values.[i] with
+                        | :? State as child ->
+                            let childPath = if c.NeedsPath then nodePath.Append keys.[i] else nodePath
+                            Deep.guard (fun () -> w.Node(childPath, depth + 1, child))
+                            let below = at + slots
+
+                            for g in 0 .. slots - 1 do
+                                let part = results.[below + g]
+
+                                if not (Node.isNull' part) then
+                                    picks.[at + g].Add(i, part, obj.ReferenceEquals(part, child))
+                        | leaf ->
+                            let target = c.Leaf nodePath keys.[i] leaf
+
+                            if target < slots then
+                                picks.[at + target].Add(i, leaf, true)
+
+                    for g in 0 .. slots - 1 do
+                        results.[at + g] <- picks.[at + g].Build(node, keys, shared)
+
+    /// The groups of the state (null for an empty group).
+    let run (c: Classifier) (state: State) : State array =
+        let w = Walk c
+        w.Node(KeyPath.Empty, 0, state)
+        Array.sub w.Results 0 c.Slots
 
     let ofFilters (filters: Filter array) (keepRest: bool) : Classifier =
         let needsPath = filters |> Array.exists Filter.needsPath
@@ -1593,7 +1760,8 @@ module internal Partition =
             g
 
         let node =
-            if filters |> Array.exists Filter.decidesSubtrees then
+            // Only a first filter that can decide from a path lets any later one decide.
+            if Filter.decidesSubtrees filters.[0] then
                 Some(fun nodePath ->
                     // The first filter that takes the whole sub-tree, provided every earlier one takes none.
                     let mutable g = 0
@@ -1659,62 +1827,122 @@ module internal Merging =
 
                 f least entries
 
-    let private carriesNothing =
-        Predicate<obj | null>(fun e ->
-            match e with
-            | :? State as s -> s.LeafCount = 0
-            | _ -> false)
+    /// Merges nodes; buffers are per depth and reused from node to node.
+    [<Sealed>]
+    type private Merger() =
+        let shared = KeyArrays()
+        let keysAt = ResizeArray<PathKey array>()
+        let valuesAt = ResizeArray<(obj | null) array>()
+        let childrenAt = ResizeArray<struct (PathKey array * (obj | null) array) array>()
+        let cursorsAt = ResizeArray<int array>()
+        let runsAt = ResizeArray<State array>()
+
+        member private _.Reserve(depth: int, inputs: int, capacity: int) =
+            while keysAt.Count <= depth do
+                keysAt.Add [||]
+                valuesAt.Add [||]
+                childrenAt.Add [||]
+                cursorsAt.Add [||]
+                runsAt.Add [||]
+
+            if keysAt.[depth].Length < capacity then
+                keysAt.[depth] <- Array.zeroCreate (max capacity (2 * keysAt.[depth].Length))
+                valuesAt.[depth] <- Array.zeroCreate keysAt.[depth].Length
+
+            if childrenAt.[depth].Length < inputs then
+                childrenAt.[depth] <- Array.zeroCreate inputs
+                cursorsAt.[depth] <- Array.zeroCreate inputs
+                runsAt.[depth] <- Array.zeroCreate inputs
+
+        /// Merges inputs.[0 .. n - 1] (two or more); null when no leaf is left.
+        member m.Nodes(inputs: State array, n: int, depth: int) : State =
+            let mutable capacity = 0
+
+            for j in 0 .. n - 1 do
+                capacity <- capacity + inputs.[j].Count
+
+            m.Reserve(depth, n, capacity)
+            let keys = keysAt.[depth]
+            let values = valuesAt.[depth]
+            let children = childrenAt.[depth]
+            let cursors = cursorsAt.[depth]
+            let run = runsAt.[depth]
+
+            for j in 0 .. n - 1 do
+                children.[j] <- inputs.[j].Children()
+                cursors.[j] <- 0
+
+            let mutable count = 0
+            let mutable go = true
+
+            while go do
+                let mutable found = false
+                let mutable least = PathKey()
+
+                for j in 0 .. n - 1 do
+                    let struct (k, _) = children.[j]
+
+                    if cursors.[j] < k.Length && (not found || k.[cursors.[j]].CompareTo least < 0) then
+                        least <- k.[cursors.[j]]
+                        found <- true
+
+                if not found then
+                    go <- false
+                else
+                    // The later entry wins; trailing sub-states merge with each other, and a
+                    // sub-state without leaves carries nothing (a merge is a flat operation).
+                    let mutable leaf = null
+                    let mutable isLeaf = false
+                    let mutable runCount = 0
+
+                    for j in 0 .. n - 1 do
+                        let struct (k, v) = children.[j]
+                        let c = cursors.[j]
+
+                        if c < k.Length && k.[c].Equals least then
+                            match v.[c] with
+                            | :? State as s ->
+                                if s.LeafCount > 0 then
+                                    run.[runCount] <- s
+                                    runCount <- runCount + 1
+                                    isLeaf <- false
+                            | x ->
+                                leaf <- x
+                                isLeaf <- true
+                                runCount <- 0
+
+                            cursors.[j] <- c + 1
+
+                    let value =
+                        if isLeaf then
+                            leaf
+                        elif runCount = 0 then
+                            null
+                        elif runCount = 1 then
+                            box (Node.dropEmpties run.[0])
+                        else
+                            box (Deep.guard (fun () -> m.Nodes(run, runCount, depth + 1)))
+
+                    if isLeaf || runCount > 0 then
+                        keys.[count] <- least
+                        values.[count] <- value
+                        count <- count + 1
+
+            for j in 0 .. n - 1 do
+                children.[j] <- struct ([||], [||])
+                run.[j] <- Unchecked.defaultof<State>
+
+            if count = 0 then
+                Unchecked.defaultof<State>
+            else
+                let k = shared.Of(ReadOnlySpan(keys, 0, count))
+                let v = Array.sub values 0 count
+                Array.Clear(values, 0, count)
+                State.OfArrays(k, v)
 
     /// Merges nodes (two or more); null when no leaf is left.
-    let rec mergeNodes (inputs: State array) : State =
-        let capacity = inputs |> Array.sumBy (fun s -> s.Count)
-        let keys = ResizeArray<PathKey>(capacity)
-        let values = ResizeArray<obj | null>(capacity)
-
-        let mergeEntry (key: PathKey) (entries: ResizeArray<obj | null>) =
-            let last = entries.[entries.Count - 1]
-
-            match last with
-            | :? State as lastState ->
-                // The later sub-trees merge; a leaf before them is replaced by them entirely.
-                let run = ResizeArray<State>()
-                let mutable j = entries.Count - 1
-                let mutable go = true
-
-                while go && j >= 0 do
-                    match entries.[j] with
-                    | :? State as s ->
-                        run.Add s
-                        j <- j - 1
-                    | _ -> go <- false
-
-                run.Reverse()
-
-                let merged =
-                    if run.Count = 1 then
-                        Node.dropEmpties lastState
-                    else
-                        let inputs = run.ToArray()
-                        Deep.guard (fun () -> mergeNodes inputs)
-
-                if not (Node.isNull' merged) then
-                    keys.Add key
-                    values.Add(box merged)
-            | leaf ->
-                keys.Add key
-                values.Add leaf
-
-        unionChildren inputs (fun key entries ->
-            // A merge is a flat operation: sub-states without leaves carry nothing and win nothing.
-            entries.RemoveAll carriesNothing |> ignore
-
-            if entries.Count > 0 then
-                mergeEntry key entries)
-
-        if keys.Count = 0 then
-            Unchecked.defaultof<State>
-        else
-            State.OfArrays(keys.ToArray(), values.ToArray())
+    let mergeNodes (inputs: State array) : State =
+        Merger().Nodes(inputs, inputs.Length, 0)
 
     /// Every path that is a leaf in one input and a leaf or a non-empty sub-tree in another, once.
     let rec conflicts (inputs: State array) (nodePath: KeyPath) (found: ResizeArray<KeyPath>) : unit =
@@ -1761,6 +1989,7 @@ type internal SortedBuilder() =
     let openKeys = ResizeArray<PathKey>()
     let mutable depth = 0
     let errors = ResizeArray<StateError>()
+    let shared = KeyArrays()
 
     do levels.Add((ResizeArray(), ResizeArray()))
 
@@ -1768,7 +1997,10 @@ type internal SortedBuilder() =
 
     member private _.Close() =
         let (k, v) = levels.[depth]
-        let node = State.OfArrays(k.ToArray(), v.ToArray())
+
+        let node =
+            State.OfArrays(shared.Of(Span.op_Implicit (CollectionsMarshal.AsSpan k)), v.ToArray())
+
         k.Clear()
         v.Clear()
         depth <- depth - 1
@@ -1835,7 +2067,11 @@ type internal SortedBuilder() =
             b.Close()
 
         let (k, v) = levels.[0]
-        State.OfArrays(k.ToArray(), v.ToArray())
+
+        if k.Count = 0 then
+            State.EmptyState
+        else
+            State.OfArrays(shared.Of(Span.op_Implicit (CollectionsMarshal.AsSpan k)), v.ToArray())
 
 /// Pure dicts as the core reads them: any supported dictionary, as (key, value) entries.
 module internal PureDict =
@@ -1885,49 +2121,119 @@ module internal PureDict =
             else
                 ValueNone
 
-    let inline private entry (k: obj | null) (v: obj | null) : struct (obj * (obj | null)) = struct (nonNull k, v)
+    /// The entries of the pure-dict nodes on the current path of a walk, one reused buffer per depth.
+    [<Sealed>]
+    type EntryBuffers() =
+        let mutable buffers: struct (obj * (obj | null)) array array =
+            Array.init 16 (fun _ -> [||])
+        // The buffer being filled and how many entries it holds so far.
+        let mutable current: struct (obj * (obj | null)) array = [||]
+        let mutable n = 0
 
-    let private ofDictionary (d: Dictionary<'K, obj | null>) =
-        let a = Array.zeroCreate d.Count
-        let mutable i = 0
+        member _.At(depth: int) = buffers.[depth]
 
-        for kv in d do
-            a.[i] <- entry (box kv.Key) kv.Value
-            i <- i + 1
+        member private _.Add(k: obj | null, v: obj | null) =
+            if n = current.Length then
+                Array.Resize(&current, max 8 (2 * n))
 
-        a
+            current.[n] <- struct (nonNull k, v)
+            n <- n + 1
 
-    /// The entries of a dictionary-like value, or None for a leaf. The common leaves (numbers,
-    /// strings, arrays) and the common dictionaries are recognised by class before any interface test.
+        member private _.Reserve(count: int) =
+            if current.Length < count then
+                current <- Array.zeroCreate count
+
+        /// Fills the buffer at depth with the entries of a dictionary-like value; their count, or -1
+        /// when the value is a leaf. The common leaves (numbers, strings, arrays) and the common
+        /// dictionaries are recognised by class before any interface test.
+        member b.Fill(depth: int, v: obj | null) : int =
+            if depth >= buffers.Length then
+                let old = buffers.Length
+                Array.Resize(&buffers, 2 * depth)
+
+                for i in old .. buffers.Length - 1 do
+                    buffers.[i] <- [||]
+
+            current <- buffers.[depth]
+            n <- 0
+
+            let count =
+                match v with
+                | null -> -1
+                | :? JsonElement as e ->
+                    if e.ValueKind = JsonValueKind.Object then
+                        for p in e.EnumerateObject() do
+                            b.Add(p.Name, box p.Value)
+
+                        n
+                    else
+                        -1
+                | :? ValueType
+                | :? string
+                | :? Array -> -1
+                | :? Dictionary<obj, obj | null> as d ->
+                    b.Reserve d.Count
+                    let mutable e = d.GetEnumerator()
+
+                    while e.MoveNext() do
+                        b.Add(e.Current.Key, e.Current.Value)
+
+                    n
+                | :? Dictionary<string, obj | null> as d ->
+                    b.Reserve d.Count
+                    let mutable e = d.GetEnumerator()
+
+                    while e.MoveNext() do
+                        b.Add(e.Current.Key, e.Current.Value)
+
+                    n
+                | :? JsonObject as o ->
+                    for kv in o do
+                        b.Add(kv.Key, box kv.Value)
+
+                    n
+                | :? IDictionary as d ->
+                    let e = d.GetEnumerator()
+
+                    while e.MoveNext() do
+                        b.Add(e.Key, e.Value)
+
+                    n
+                | :? IEnumerable<KeyValuePair<string, obj>> as d ->
+                    for kv in d do
+                        b.Add(kv.Key, kv.Value)
+
+                    n
+                | :? IEnumerable<KeyValuePair<obj, obj>> as d ->
+                    for kv in d do
+                        b.Add(kv.Key, kv.Value)
+
+                    n
+                | :? IEnumerable<KeyValuePair<PathKey, obj>> as d ->
+                    for kv in d do
+                        b.Add(box kv.Key, kv.Value)
+
+                    n
+                | :? IEnumerable<KeyValuePair<int, obj>> as d ->
+                    for kv in d do
+                        b.Add(box kv.Key, kv.Value)
+
+                    n
+                | _ -> -1
+
+            buffers.[depth] <- current
+            current <- [||]
+            count
+
+    /// The entries of a dictionary-like value, or None for a leaf (see EntryBuffers.Fill).
     let tryEntries (v: obj | null) : struct (obj * (obj | null)) array voption =
-        match v with
-        | null -> ValueNone
-        | :? JsonElement as e ->
-            if e.ValueKind = JsonValueKind.Object then
-                ValueSome [| for p in e.EnumerateObject() -> entry p.Name (box p.Value) |]
-            else
-                ValueNone
-        | :? ValueType
-        | :? string
-        | :? Array -> ValueNone
-        | :? Dictionary<obj, obj | null> as d -> ValueSome(ofDictionary d)
-        | :? Dictionary<string, obj | null> as d -> ValueSome(ofDictionary d)
-        | :? JsonObject as o -> ValueSome [| for kv in o -> entry kv.Key (box kv.Value) |]
-        | :? IDictionary as d ->
-            let a = Array.zeroCreate d.Count
-            let mutable i = 0
-            let e = d.GetEnumerator()
+        let b = EntryBuffers()
+        let n = b.Fill(0, v)
 
-            while e.MoveNext() do
-                a.[i] <- entry e.Key e.Value
-                i <- i + 1
-
-            ValueSome a
-        | :? IEnumerable<KeyValuePair<string, obj>> as d -> ValueSome [| for kv in d -> entry (box kv.Key) kv.Value |]
-        | :? IEnumerable<KeyValuePair<obj, obj>> as d -> ValueSome [| for kv in d -> entry kv.Key kv.Value |]
-        | :? IEnumerable<KeyValuePair<PathKey, obj>> as d -> ValueSome [| for kv in d -> entry (box kv.Key) kv.Value |]
-        | :? IEnumerable<KeyValuePair<int, obj>> as d -> ValueSome [| for kv in d -> entry (box kv.Key) kv.Value |]
-        | _ -> ValueNone
+        if n < 0 then
+            ValueNone
+        else
+            ValueSome(Array.sub (b.At 0) 0 n)
 
     /// A pure-dict key as a state key, when it is an int, a string or a PathKey.
     let toKey (k: obj) : PathKey voption =
@@ -2083,34 +2389,57 @@ module internal Replacing =
         | :? State as s -> Node.iterLeaves path s (fun p _ -> ctx.Errors.Add(StateError.MissingPath p))
         | _ -> ctx.Errors.Add(StateError.MissingPath path)
 
-    /// The node with the pure dict's leaves replaced; null when no leaf is left.
+    /// The node with the pure dict's leaves replaced; null when no leaf is left. The pure dict's
+    /// entries for this node are the first count of entries.At depth.
     let rec node
         (ctx: Context)
+        (entries: PureDict.EntryBuffers)
+        (depth: int)
+        (count: int)
         (s: State)
         (path: KeyPath)
         (givenRev: obj list)
-        (entries: struct (obj * (obj | null)) array)
         : State =
         let struct (keys, values) = s.Children()
         let updated = Array.copy values
-        let named = Array.zeroCreate<bool> keys.Length
+        // Which children the pure dict has named: a bit mask, or an array for wide nodes.
+        let mutable namedBits = 0UL
+
+        let namedWide =
+            if keys.Length > 64 then
+                Array.zeroCreate<bool> keys.Length
+            else
+                [||]
+
         let mutable changed = false
         let mutable emptied = false
 
-        for struct (k, v) in entries do
+        for e in 0 .. count - 1 do
+            let struct (k, v) = entries.At(depth).[e]
             let i = resolve keys k
 
             if i < 0 then
                 unknownLeaves ctx (k :: givenRev) v
-            elif named.[i] then
+            elif
+                (if namedWide.Length > 0 then
+                     namedWide.[i]
+                 else
+                     namedBits &&& (1UL <<< i) <> 0UL)
+            then
                 ctx.Errors.Add(StateError.DuplicateKey(List.rev (k :: givenRev)))
             else
-                named.[i] <- true
+                if namedWide.Length > 0 then
+                    namedWide.[i] <- true
+                else
+                    namedBits <- namedBits ||| (1UL <<< i)
 
-                match PureDict.tryEntries v, values.[i] with
-                | ValueSome sub, (:? State as child) ->
+                let sub = entries.Fill(depth + 1, v)
+
+                match values.[i] with
+                | :? State as child when sub >= 0 ->
                     let r =
-                        Deep.guard (fun () -> node ctx child (path.Append keys.[i]) (k :: givenRev) sub)
+                        Deep.guard (fun () ->
+                            node ctx entries (depth + 1) sub child (path.Append keys.[i]) (k :: givenRev))
 
                     if not (obj.ReferenceEquals(r, child)) then
                         changed <- true
@@ -2120,19 +2449,25 @@ module internal Replacing =
                             updated.[i] <- box Node.empty
                         else
                             updated.[i] <- box r
-                | ValueSome _, _ -> unknownLeaves ctx (k :: givenRev) v
-                | ValueNone, (:? State as child) ->
+                | _ when sub >= 0 -> unknownLeaves ctx (k :: givenRev) v
+                | :? State as child ->
                     ctx.Errors.Add(StateError.UnknownPath(List.rev (k :: givenRev)))
 
                     if ctx.Strict then
                         missingLeaves ctx (path.Append keys.[i]) child
-                | ValueNone, leaf ->
+                | leaf ->
                     updated.[i] <- ctx.Replace path keys.[i] leaf v
                     changed <- true
 
         if ctx.Strict then
             for i in 0 .. keys.Length - 1 do
-                if not named.[i] then
+                let named =
+                    if namedWide.Length > 0 then
+                        namedWide.[i]
+                    else
+                        namedBits &&& (1UL <<< i) <> 0UL
+
+                if not named then
                     missingLeaves ctx (path.Append keys.[i]) values.[i]
 
         if not changed then
@@ -2165,16 +2500,21 @@ module internal Replacing =
 module internal Restoring =
     /// template: None restores every canonical integer string; Some t converts only where t's node
     /// (ValueNone below a template leaf or absent node) has the int key.
+    /// The pure dict's entries for this node are the first count of entries.At depth.
     let rec dict
         (template: State voption option)
         (path: KeyPath)
         (givenRev: obj list)
-        (entries: struct (obj * (obj | null)) array)
+        (entries: PureDict.EntryBuffers)
+        (depth: int)
+        (count: int)
         (errors: ResizeArray<StateError>)
         : Dictionary<obj, obj | null> =
-        let result = Dictionary<obj, obj | null>(entries.Length)
+        let result = Dictionary<obj, obj | null>(count)
 
-        for struct (k, v) in entries do
+        for e in 0 .. count - 1 do
+            let struct (k, v) = entries.At(depth).[e]
+
             let key =
                 match k with
                 | :? string as s ->
@@ -2200,9 +2540,10 @@ module internal Restoring =
                     StateError.InvalidPureDict(List.rev (k :: givenRev), $"the key {k} is neither an int nor a string")
                 )
             | ValueSome key ->
+                let sub = entries.Fill(depth + 1, v)
+
                 let value: (obj | null) voption =
-                    match PureDict.tryEntries v with
-                    | ValueSome sub ->
+                    if sub >= 0 then
                         let childTemplate =
                             match template with
                             | None -> None
@@ -2218,10 +2559,12 @@ module internal Restoring =
                             | Some ValueNone -> Some ValueNone
 
                         let d =
-                            Deep.guard (fun () -> dict childTemplate (path.Append key) (k :: givenRev) sub errors)
+                            Deep.guard (fun () ->
+                                dict childTemplate (path.Append key) (k :: givenRev) entries (depth + 1) sub errors)
 
                         if d.Count = 0 then ValueNone else ValueSome(box d)
-                    | ValueNone -> ValueSome v
+                    else
+                        ValueSome v
 
                 match value with
                 | ValueNone -> ()
@@ -2569,8 +2912,7 @@ module State =
     let filter (filter: Filter) (state: State) =
         checkFilter filter
 
-        let parts =
-            Partition.run (Partition.ofFilters [| filter |] false) KeyPath.Empty state
+        let parts = Partition.run (Partition.ofFilters [| filter |] false) state
 
         Node.orEmpty parts.[0]
 
@@ -2584,7 +2926,7 @@ module State =
 
         match Partition.everythingErrors array with
         | [] ->
-            let parts = Partition.run (Partition.ofFilters array keepRest) KeyPath.Empty state
+            let parts = Partition.run (Partition.ofFilters array keepRest) state
             let groups = parts.[.. array.Length - 1] |> Array.map Node.orEmpty |> List.ofArray
 
             if keepRest && not (Node.isNull' parts.[array.Length]) then
@@ -2719,18 +3061,43 @@ module State =
               Node = None
               NeedsPath = false }
 
-        Node.orEmpty (Partition.run c KeyPath.Empty state).[0]
+        Node.orEmpty (Partition.run c state).[0]
 
     let private onlyIn (inFirst: bool) (path: KeyPath) (v: obj | null) (errors: ResizeArray<StateError>) =
         match v with
         | :? State as s -> Node.iterLeaves path s (fun p _ -> errors.Add(StateError.ZipMismatch(p, inFirst)))
         | _ -> errors.Add(StateError.ZipMismatch(path, inFirst))
 
+    /// Appends a zipped child; keys stays null (a's keys are shared) while the output keeps every key of a.
+    let private keepZipped
+        (ka: PathKey array)
+        (keys: byref<PathKey array | null>)
+        (values: (obj | null) array)
+        (count: byref<int>)
+        (key: PathKey)
+        (value: obj | null)
+        =
+        match keys with
+        | null ->
+            if not (ka.[count].Equals key) then
+                let k = Array.zeroCreate ka.Length
+                Array.blit ka 0 k 0 count
+                k.[count] <- key
+                keys <- k
+        | k -> k.[count] <- key
+
+        values.[count] <- value
+        count <- count + 1
+
     let rec private zipNode f (nodePath: KeyPath) (a: State) (b: State) (errors: ResizeArray<StateError>) : State =
         let struct (ka, va) = a.Children()
         let struct (kb, vb) = b.Children()
-        let keys = ResizeArray<PathKey>(ka.Length)
-        let values = ResizeArray<obj | null>(ka.Length)
+        // On success the output has a's keys, unless a pair of sub-states without leaves drops out:
+        // keys stays null (and a's array is shared) until that happens.
+        let mutable keys: PathKey array | null = null
+        let values = Array.zeroCreate<obj | null> ka.Length
+        let mutable count = 0
+
         let mutable i = 0
         let mutable j = 0
 
@@ -2753,8 +3120,7 @@ module State =
                     let r = Deep.guard (fun () -> zipNode f path x y errors)
 
                     if not (Node.isNull' r) then
-                        keys.Add ka.[i]
-                        values.Add(box r)
+                        keepZipped ka &keys values &count ka.[i] (box r)
                 | (:? State), _
                 | _, (:? State) ->
                     let path = nodePath.Append ka.[i]
@@ -2762,16 +3128,18 @@ module State =
                     onlyIn false path vb.[j] errors
                 | x, y ->
                     if errors.Count = 0 then
-                        keys.Add ka.[i]
-                        values.Add(f x y)
+                        keepZipped ka &keys values &count ka.[i] (f x y)
 
                 i <- i + 1
                 j <- j + 1
 
-        if keys.Count = 0 then
+        if count = 0 || errors.Count > 0 then
             Unchecked.defaultof<State>
         else
-            State.OfArrays(keys.ToArray(), values.ToArray())
+            match keys with
+            | null when count = ka.Length -> State.OfArrays(ka, values)
+            | null -> State.OfArrays(Array.sub ka 0 count, Array.sub values 0 count)
+            | k -> State.OfArrays(Array.sub k 0 count, Array.sub values 0 count)
 
     [<CompiledName("Zip")>]
     let zip (f: obj | null -> obj | null -> obj | null) (first: State) (second: State) =
@@ -2808,17 +3176,19 @@ module State =
                 | x -> x)
             state
 
+    /// The pure dict's top-level entries, filled into depth 0 of fresh buffers, with their count.
     let private entriesOf (pureDict: obj) =
         ArgumentNullException.ThrowIfNull(pureDict, nameof pureDict)
+        let entries = PureDict.EntryBuffers()
 
-        match PureDict.tryEntries pureDict with
-        | ValueSome entries -> Ok entries
-        | ValueNone -> Error [ StateError.InvalidPureDict([], $"expected a dictionary, got {pureDict.GetType().Name}") ]
+        match entries.Fill(0, pureDict) with
+        | n when n >= 0 -> Ok(struct (entries, n))
+        | _ -> Error [ StateError.InvalidPureDict([], $"expected a dictionary, got {pureDict.GetType().Name}") ]
 
     [<CompiledName("ReplaceByPureDictWith")>]
     let replaceByPureDictWith (options: ReplaceOptions) (pureDict: obj) (state: State) =
         entriesOf pureDict
-        |> Result.bind (fun entries ->
+        |> Result.bind (fun (struct (entries, count)) ->
             let errors = ResizeArray()
 
             let replace =
@@ -2831,7 +3201,7 @@ module State =
                   Strict = options.Strict
                   Errors = errors }
 
-            let r = Replacing.node ctx state KeyPath.Empty [] entries
+            let r = Replacing.node ctx entries 0 count state KeyPath.Empty []
 
             if errors.Count > 0 then
                 Error(List.ofSeq errors)
@@ -2844,9 +3214,9 @@ module State =
 
     let private restore (template: State voption option) (pureDict: obj) =
         entriesOf pureDict
-        |> Result.bind (fun entries ->
+        |> Result.bind (fun (struct (entries, count)) ->
             let errors = ResizeArray()
-            let d = Restoring.dict template KeyPath.Empty [] entries errors
+            let d = Restoring.dict template KeyPath.Empty [] entries 0 count errors
             if errors.Count > 0 then Error(List.ofSeq errors) else Ok d)
 
     [<CompiledName("RestoreIntPaths")>]
