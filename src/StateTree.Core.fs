@@ -683,7 +683,7 @@ type Filter =
         | OfType t -> 1 + 31 * t.GetHashCode()
         | WithTag s -> 2 + 31 * s.GetHashCode()
         | PathContains(k, e) -> 3 + 31 * k.GetHashCode() + (if e then 7 else 0)
-        | PathIn s -> 4 + 31 * (s |> Seq.sumBy (fun p -> p.GetHashCode()))
+        | PathIn s -> 4 + 31 * (s |> Seq.fold (fun h p -> h + p.GetHashCode()) 0)
         | PathMatches(p, _) -> 5 + 31 * p.GetHashCode()
         | PathStartsWith p -> 6 + 31 * p.GetHashCode()
         | Any xs -> 7 + 31 * (xs |> List.fold (fun h x -> h * 31 + x.GetHashCode()) 0)
@@ -759,7 +759,8 @@ module Filter =
     let pathMatches (pattern: string) =
         ArgumentNullException.ThrowIfNull(pattern, nameof pattern)
         // Anchored so the pattern must match the whole path text, as SPEC's full match requires.
-        PathMatches(pattern, Regex("^(?:" + pattern + ")$", RegexOptions.CultureInvariant))
+        // \z, not $: $ would also match before a trailing newline.
+        PathMatches(pattern, Regex(@"\A(?:" + pattern + @")\z", RegexOptions.CultureInvariant))
 
     [<CompiledName("PathStartsWith")>]
     let pathStartsWith (prefix: KeyPath) =
@@ -2243,6 +2244,14 @@ module internal PureDict =
         | :? PathKey as p -> ValueSome p
         | _ -> ValueNone
 
+    /// Whether a pure-dict value is a leaf or holds one at some depth (empty sub-dicts hold none).
+    let rec hasLeaves (v: obj | null) : bool =
+        match tryEntries v with
+        | ValueNone -> true
+        | ValueSome entries ->
+            entries
+            |> Array.exists (fun (struct (_, x)) -> Deep.guard (fun () -> hasLeaves x))
+
     /// Reports every leaf of a pure-dict value (given keys in reverse) through f.
     let rec iterLeaves (givenRev: obj list) (v: obj | null) (f: obj list -> unit) : unit =
         match tryEntries v with
@@ -2314,6 +2323,34 @@ module internal JsonLeaf =
                 match e.Deserialize(t) with
                 | null when e.ValueKind <> JsonValueKind.Null -> raise (JsonException "no value")
                 | v -> v
+
+/// A set of child positions of one node: a bit mask, or an array for nodes of more than 64 children.
+[<Struct; NoEquality; NoComparison>]
+type internal ChildSet =
+    val mutable private bits: uint64
+    val private wide: bool array
+
+    new(count: int) =
+        { bits = 0UL
+          wide = if count > 64 then Array.zeroCreate count else [||] }
+
+    member s.Contains(i: int) =
+        if s.wide.Length > 0 then
+            s.wide.[i]
+        else
+            s.bits &&& (1UL <<< i) <> 0UL
+
+    member s.Add(i: int) =
+        if s.wide.Length > 0 then
+            s.wide.[i] <- true
+        else
+            s.bits <- s.bits ||| (1UL <<< i)
+
+    member s.Remove(i: int) =
+        if s.wide.Length > 0 then
+            s.wide.[i] <- false
+        else
+            s.bits <- s.bits &&& ~~~(1UL <<< i)
 
 module internal Replacing =
     type Context =
@@ -2402,38 +2439,40 @@ module internal Replacing =
         : State =
         let struct (keys, values) = s.Children()
         let updated = Array.copy values
-        // Which children the pure dict has named: a bit mask, or an array for wide nodes.
-        let mutable namedBits = 0UL
-
-        let namedWide =
-            if keys.Length > 64 then
-                Array.zeroCreate<bool> keys.Length
-            else
-                [||]
-
+        let mutable named = ChildSet(keys.Length)
         let mutable changed = false
         let mutable emptied = false
 
         for e in 0 .. count - 1 do
             let struct (k, v) = entries.At(depth).[e]
-            let i = resolve keys k
+            let sub = entries.Fill(depth + 1, v)
+            let i = if sub = 0 then -2 else resolve keys k
 
-            if i < 0 then
+            // Sub-dicts without leaves are ignored, so only two entries that hold leaves collide.
+            let again = i >= 0 && named.Contains i
+            let mentionsLeaves = not again || PureDict.hasLeaves v
+
+            let duplicate =
+                again
+                && mentionsLeaves
+                && (let mutable earlier = false
+
+                    for e' in 0 .. e - 1 do
+                        let struct (k', v') = entries.At(depth).[e']
+
+                        if not earlier && resolve keys k' = i && PureDict.hasLeaves v' then
+                            earlier <- true
+
+                    earlier)
+
+            if i = -2 || not mentionsLeaves then
+                () // An empty sub-dict mentions no leaf.
+            elif i < 0 then
                 unknownLeaves ctx (k :: givenRev) v
-            elif
-                (if namedWide.Length > 0 then
-                     namedWide.[i]
-                 else
-                     namedBits &&& (1UL <<< i) <> 0UL)
-            then
+            elif duplicate then
                 ctx.Errors.Add(StateError.DuplicateKey(List.rev (k :: givenRev)))
             else
-                if namedWide.Length > 0 then
-                    namedWide.[i] <- true
-                else
-                    namedBits <- namedBits ||| (1UL <<< i)
-
-                let sub = entries.Fill(depth + 1, v)
+                named.Add i
 
                 match values.[i] with
                 | :? State as child when sub >= 0 ->
@@ -2449,7 +2488,14 @@ module internal Replacing =
                             updated.[i] <- box Node.empty
                         else
                             updated.[i] <- box r
-                | _ when sub >= 0 -> unknownLeaves ctx (k :: givenRev) v
+                | _ when sub >= 0 ->
+                    // A sub-dict where the state has a leaf: each of its leaves is unknown, and the
+                    // leaf counts as mentioned only if the sub-dict has any.
+                    let before = ctx.Errors.Count
+                    unknownLeaves ctx (k :: givenRev) v
+
+                    if ctx.Errors.Count = before then
+                        named.Remove i
                 | :? State as child ->
                     ctx.Errors.Add(StateError.UnknownPath(List.rev (k :: givenRev)))
 
@@ -2461,13 +2507,7 @@ module internal Replacing =
 
         if ctx.Strict then
             for i in 0 .. keys.Length - 1 do
-                let named =
-                    if namedWide.Length > 0 then
-                        namedWide.[i]
-                    else
-                        namedBits &&& (1UL <<< i) <> 0UL
-
-                if not named then
+                if not (named.Contains i) then
                     missingLeaves ctx (path.Append keys.[i]) values.[i]
 
         if not changed then
@@ -2967,6 +3007,12 @@ module State =
         | _ -> Ok(merge states)
 
     let rec private diffNode (s: State) (other: State) : State =
+        if s.LeafCount = 0 then
+            Unchecked.defaultof<State>
+        else
+            diffChildren s other
+
+    and private diffChildren (s: State) (other: State) : State =
         let struct (keys, values) = s.Children()
         let mutable b = NodeBuilder()
 
