@@ -15,6 +15,8 @@ using StateTree.Benchmarks;
 //   ... -- --quick synthetic-1M [Filter] [--allocations]   stopwatch timings of one shape, set up once,
 //                                                  optionally with the types each operation allocates
 // Any other argument goes to BenchmarkDotNet (--filter, --job, --artifacts, ...).
+// CheckpointThroughput saves and loads 64 tensors of 16 MiB (1 GiB); STATETREE_BENCH_CHECKPOINT_TENSOR_KIB sets
+// another tensor size, e.g. ... -- --filter '*CheckpointThroughput*' --job short  for that benchmark alone.
 
 var rest = new List<string>();
 var ci = false;
@@ -68,12 +70,18 @@ if (quick is not null)
 // and in-process execution saves building and launching a child process per benchmark.
 if (ci)
     shapes ??= $"{Shapes.Mlp},{Shapes.Transformer},{Shapes.Moe}";
+// ... and the checkpoint benchmark writes 64 tensors of 4 KiB instead of 1 GiB in all.
+if (ci && Environment.GetEnvironmentVariable(CheckpointThroughput.TensorKibVariable) is null)
+    Environment.SetEnvironmentVariable(CheckpointThroughput.TensorKibVariable, "4");
 if (shapes is not null)
     Environment.SetEnvironmentVariable(BenchSettings.ShapesVariable, shapes);
 _ = BenchSettings.SelectedShapes().ToList();
 
-if (!rest.Contains("--filter") && !rest.Contains("-f"))
-    rest.AddRange(["--filter", "*"]);
+// Without a filter: every benchmark, one class per BenchmarkDotNet run, so that each class gets a report of its own
+// (the chart reads StateOps-report-full.json; a joined run of several classes would be named BenchmarkRun-joined-…).
+string[][] runs = rest.Contains("--filter") || rest.Contains("-f")
+    ? [[.. rest]]
+    : [.. BenchmarkClasses().Select(c => (string[])[.. rest, "--filter", $"*{c.Name}*"])];
 
 var config = DefaultConfig.Instance
     .AddExporter(JsonExporter.Full, CsvMeasurementsExporter.Default)
@@ -97,7 +105,13 @@ else if (!rest.Contains("--job") && !rest.Contains("-j"))
 
 var started = DateTimeOffset.UtcNow;
 var source = RunInfo.Source();
-var summaries = BenchmarkSwitcher.FromAssembly(typeof(StateOps).Assembly).Run([.. rest], config);
+var summaries = runs.SelectMany(run => BenchmarkSwitcher.FromAssembly(typeof(StateOps).Assembly).Run(run, config)).ToList();
 var artifacts = rest.IndexOf("--artifacts") is var a and >= 0 && a + 1 < rest.Count ? rest[a + 1] : "BenchmarkDotNet.Artifacts";
 RunInfo.Write(Path.Combine(artifacts, "results", "run-info.md"), args, started, source);
 return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
+
+static IEnumerable<Type> BenchmarkClasses() =>
+    typeof(StateOps).Assembly.GetTypes()
+        .Where(t => t.IsPublic && !t.IsAbstract && t.GetMethods().Any(m => m.IsDefined(typeof(BenchmarkDotNet.Attributes.BenchmarkAttribute), false)))
+        .OrderBy(t => t == typeof(StateOps) ? 0 : 1)
+        .ThenBy(t => t.Name, StringComparer.Ordinal);
