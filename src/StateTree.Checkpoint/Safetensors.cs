@@ -91,11 +91,11 @@ public static class Safetensors
         if (shards.Count <= 1)
         {
             var metadata = FileMetadata(options, leaves, empties);
-            var temp = WriteTemp(dir, fileName, s => WriteFile(s, leaves, metadata));
+            var temp = AtomicFile.WriteTemp(dir, fileName, s => WriteFile(s, leaves, metadata));
             File.Move(temp, full, overwrite: true);
-            DeleteIfExists(indexPath);
+            AtomicFile.DeleteIfExists(indexPath);
             foreach (var stale in Directory.EnumerateFiles(dir).Where(f => shardPattern.IsMatch(Path.GetFileName(f))).ToList())
-                DeleteIfExists(stale);
+                AtomicFile.DeleteIfExists(stale);
             return;
         }
 
@@ -107,29 +107,29 @@ public static class Safetensors
             {
                 var shard = shards[i];
                 var metadata = FileMetadata(options, shard, i == 0 ? empties : []);
-                temps.Add(WriteTemp(dir, names[i], s => WriteFile(s, shard, metadata)));
+                temps.Add(AtomicFile.WriteTemp(dir, names[i], s => WriteFile(s, shard, metadata)));
             }
 
             var weightMap = shards.SelectMany((shard, i) => shard.Select(l => (l.Entry.Name, names[i])));
-            var indexTemp = WriteTemp(dir, Path.GetFileName(indexPath), s => ShardIndex.Write(s, leaves.Sum(l => l.Entry.ByteLength), weightMap));
+            var indexTemp = AtomicFile.WriteTemp(dir, Path.GetFileName(indexPath), s => ShardIndex.Write(s, leaves.Sum(l => l.Entry.ByteLength), weightMap));
             temps.Add(indexTemp);
         }
         catch
         {
             foreach (var t in temps)
-                DeleteIfExists(t);
+                AtomicFile.DeleteIfExists(t);
             throw;
         }
 
         for (var i = 0; i < shards.Count; i++)
             File.Move(temps[i], Path.Combine(dir, names[i]), overwrite: true);
         File.Move(temps[^1], indexPath, overwrite: true);
-        DeleteIfExists(full);
+        AtomicFile.DeleteIfExists(full);
         var keep = new HashSet<string>(names, StringComparer.Ordinal);
         foreach (var stale in Directory.EnumerateFiles(dir)
                      .Where(f => shardPattern.IsMatch(Path.GetFileName(f)) && !keep.Contains(Path.GetFileName(f)))
                      .ToList())
-            DeleteIfExists(stale);
+            AtomicFile.DeleteIfExists(stale);
     }
 
     /// <summary>
@@ -319,36 +319,6 @@ public static class Safetensors
         }
 
         return shards;
-    }
-
-    private static string WriteTemp(string dir, string fileName, Action<Stream> write)
-    {
-        var temp = Path.Combine(dir, $".{fileName}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
-            write(fs);
-            fs.Flush(flushToDisk: true);
-        }
-        catch
-        {
-            DeleteIfExists(temp);
-            throw;
-        }
-
-        return temp;
-    }
-
-    private static void DeleteIfExists(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // Best effort: a stale file that cannot be removed is left for the user.
-        }
     }
 
     // ---- Load ------------------------------------------------------------------------------
