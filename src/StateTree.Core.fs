@@ -2226,6 +2226,20 @@ module internal PureDict =
             current <- [||]
             count
 
+        /// Whether the count entries at depth hold a leaf at some depth (empty sub-dicts hold none).
+        /// Uses the buffers below depth, which the caller fills again before reading them.
+        member b.HasLeaves(depth: int, count: int) : bool =
+            let mutable found = false
+            let mutable e = 0
+
+            while not found && e < count do
+                let struct (_, v) = buffers.[depth].[e]
+                let sub = b.Fill(depth + 1, v)
+                found <- sub < 0 || (sub > 0 && Deep.guard (fun () -> b.HasLeaves(depth + 1, sub)))
+                e <- e + 1
+
+            found
+
     /// The entries of a dictionary-like value, or None for a leaf (see EntryBuffers.Fill).
     let tryEntries (v: obj | null) : struct (obj * (obj | null)) array voption =
         let b = EntryBuffers()
@@ -2243,14 +2257,6 @@ module internal PureDict =
         | :? string as s -> ValueSome(PathKey.FromName s)
         | :? PathKey as p -> ValueSome p
         | _ -> ValueNone
-
-    /// Whether a pure-dict value is a leaf or holds one at some depth (empty sub-dicts hold none).
-    let rec hasLeaves (v: obj | null) : bool =
-        match tryEntries v with
-        | ValueNone -> true
-        | ValueSome entries ->
-            entries
-            |> Array.exists (fun (struct (_, x)) -> Deep.guard (fun () -> hasLeaves x))
 
     /// Reports every leaf of a pure-dict value (given keys in reverse) through f.
     let rec iterLeaves (givenRev: obj list) (v: obj | null) (f: obj list -> unit) : unit =
@@ -2346,11 +2352,6 @@ type internal ChildSet =
         else
             s.bits <- s.bits ||| (1UL <<< i)
 
-    member s.Remove(i: int) =
-        if s.wide.Length > 0 then
-            s.wide.[i] <- false
-        else
-            s.bits <- s.bits &&& ~~~(1UL <<< i)
 
 module internal Replacing =
     type Context =
@@ -2448,22 +2449,10 @@ module internal Replacing =
             let sub = entries.Fill(depth + 1, v)
             let i = if sub = 0 then -2 else resolve keys k
 
-            // Sub-dicts without leaves are ignored, so only two entries that hold leaves collide.
-            let again = i >= 0 && named.Contains i
-            let mentionsLeaves = not again || PureDict.hasLeaves v
-
-            let duplicate =
-                again
-                && mentionsLeaves
-                && (let mutable earlier = false
-
-                    for e' in 0 .. e - 1 do
-                        let struct (k', v') = entries.At(depth).[e']
-
-                        if not earlier && resolve keys k' = i && PureDict.hasLeaves v' then
-                            earlier <- true
-
-                    earlier)
+            // Sub-dicts without leaves are ignored entirely, so a child is named (and two entries
+            // collide) only by entries that hold leaves.
+            let mentionsLeaves = sub < 0 || entries.HasLeaves(depth + 1, sub)
+            let duplicate = i >= 0 && mentionsLeaves && named.Contains i
 
             if i = -2 || not mentionsLeaves then
                 () // An empty sub-dict mentions no leaf.
@@ -2488,14 +2477,7 @@ module internal Replacing =
                             updated.[i] <- box Node.empty
                         else
                             updated.[i] <- box r
-                | _ when sub >= 0 ->
-                    // A sub-dict where the state has a leaf: each of its leaves is unknown, and the
-                    // leaf counts as mentioned only if the sub-dict has any.
-                    let before = ctx.Errors.Count
-                    unknownLeaves ctx (k :: givenRev) v
-
-                    if ctx.Errors.Count = before then
-                        named.Remove i
+                | _ when sub >= 0 -> unknownLeaves ctx (k :: givenRev) v
                 | :? State as child ->
                     ctx.Errors.Add(StateError.UnknownPath(List.rev (k :: givenRev)))
 
