@@ -2427,8 +2427,10 @@ module internal Replacing =
         | :? State as s -> Node.iterLeaves path s (fun p _ -> ctx.Errors.Add(StateError.MissingPath p))
         | _ -> ctx.Errors.Add(StateError.MissingPath path)
 
-    /// The node with the pure dict's leaves replaced; null when no leaf is left. The pure dict's
-    /// entries for this node are the first count of entries.At depth.
+    /// The node with the pure dict's leaves replaced (null when no leaf is left), and whether the
+    /// pure dict mentions any leaf here: sub-dicts without leaves are ignored entirely, so only an
+    /// entry that mentions a leaf names a child (for strict mode and for duplicate keys). The pure
+    /// dict's entries for this node are the first count of entries.At depth.
     let rec node
         (ctx: Context)
         (entries: PureDict.EntryBuffers)
@@ -2437,10 +2439,11 @@ module internal Replacing =
         (s: State)
         (path: KeyPath)
         (givenRev: obj list)
-        : State =
+        : struct (State * bool) =
         let struct (keys, values) = s.Children()
         let updated = Array.copy values
         let mutable named = ChildSet(keys.Length)
+        let mutable mentioned = false
         let mutable changed = false
         let mutable emptied = false
 
@@ -2449,25 +2452,27 @@ module internal Replacing =
             let sub = entries.Fill(depth + 1, v)
             let i = if sub = 0 then -2 else resolve keys k
 
-            // Sub-dicts without leaves are ignored entirely, so a child is named (and two entries
-            // collide) only by entries that hold leaves.
-            let mentionsLeaves = sub < 0 || entries.HasLeaves(depth + 1, sub)
-            let duplicate = i >= 0 && mentionsLeaves && named.Contains i
-
-            if i = -2 || not mentionsLeaves then
+            if i = -2 then
                 () // An empty sub-dict mentions no leaf.
             elif i < 0 then
+                let before = ctx.Errors.Count
                 unknownLeaves ctx (k :: givenRev) v
-            elif duplicate then
-                ctx.Errors.Add(StateError.DuplicateKey(List.rev (k :: givenRev)))
+                mentioned <- mentioned || ctx.Errors.Count > before
+            elif named.Contains i then
+                // A second entry for a named child collides with the first, unless it has no leaves.
+                if sub < 0 || entries.HasLeaves(depth + 1, sub) then
+                    ctx.Errors.Add(StateError.DuplicateKey(List.rev (k :: givenRev)))
+                    mentioned <- true
             else
-                named.Add i
-
                 match values.[i] with
                 | :? State as child when sub >= 0 ->
-                    let r =
+                    let struct (r, m) =
                         Deep.guard (fun () ->
                             node ctx entries (depth + 1) sub child (path.Append keys.[i]) (k :: givenRev))
+
+                    if m then
+                        named.Add i
+                        mentioned <- true
 
                     if not (obj.ReferenceEquals(r, child)) then
                         changed <- true
@@ -2477,47 +2482,61 @@ module internal Replacing =
                             updated.[i] <- box Node.empty
                         else
                             updated.[i] <- box r
-                | _ when sub >= 0 -> unknownLeaves ctx (k :: givenRev) v
+                | _ when sub >= 0 ->
+                    let before = ctx.Errors.Count
+                    unknownLeaves ctx (k :: givenRev) v
+
+                    if ctx.Errors.Count > before then
+                        named.Add i
+                        mentioned <- true
                 | :? State as child ->
+                    named.Add i
+                    mentioned <- true
                     ctx.Errors.Add(StateError.UnknownPath(List.rev (k :: givenRev)))
 
                     if ctx.Strict then
                         missingLeaves ctx (path.Append keys.[i]) child
                 | leaf ->
+                    named.Add i
+                    mentioned <- true
                     updated.[i] <- ctx.Replace path keys.[i] leaf v
                     changed <- true
 
-        if ctx.Strict then
+        // A node the pure dict does not mention is reported whole by its parent's strict check.
+        if ctx.Strict && (mentioned || depth = 0) then
             for i in 0 .. keys.Length - 1 do
                 if not (named.Contains i) then
                     missingLeaves ctx (path.Append keys.[i]) values.[i]
 
-        if not changed then
-            Node.dropEmpties s
-        elif not emptied && not s.HasEmpty then
-            // Same keys, new values: a flat node shares its keys array with the input.
-            State.OfArrays(keys, updated)
-        else
-            // A flat round trip: empty sub-states go.
-            let k = ResizeArray(keys.Length)
-            let v = ResizeArray(keys.Length)
-
-            for i in 0 .. keys.Length - 1 do
-                match updated.[i] with
-                | :? State as c ->
-                    let d = Node.dropEmpties c
-
-                    if not (Node.isNull' d) then
-                        k.Add keys.[i]
-                        v.Add(box d)
-                | leaf ->
-                    k.Add keys.[i]
-                    v.Add leaf
-
-            if k.Count = 0 then
-                Unchecked.defaultof<State>
+        let result =
+            if not changed then
+                Node.dropEmpties s
+            elif not emptied && not s.HasEmpty then
+                // Same keys, new values: a flat node shares its keys array with the input.
+                State.OfArrays(keys, updated)
             else
-                State.OfArrays(k.ToArray(), v.ToArray())
+                // A flat round trip: empty sub-states go.
+                let k = ResizeArray(keys.Length)
+                let v = ResizeArray(keys.Length)
+
+                for i in 0 .. keys.Length - 1 do
+                    match updated.[i] with
+                    | :? State as c ->
+                        let d = Node.dropEmpties c
+
+                        if not (Node.isNull' d) then
+                            k.Add keys.[i]
+                            v.Add(box d)
+                    | leaf ->
+                        k.Add keys.[i]
+                        v.Add leaf
+
+                if k.Count = 0 then
+                    Unchecked.defaultof<State>
+                else
+                    State.OfArrays(k.ToArray(), v.ToArray())
+
+        struct (result, mentioned)
 
 module internal Restoring =
     /// template: None restores every canonical integer string; Some t converts only where t's node
@@ -3229,7 +3248,7 @@ module State =
                   Strict = options.Strict
                   Errors = errors }
 
-            let r = Replacing.node ctx entries 0 count state KeyPath.Empty []
+            let struct (r, _) = Replacing.node ctx entries 0 count state KeyPath.Empty []
 
             if errors.Count > 0 then
                 Error(List.ofSeq errors)
