@@ -5,7 +5,8 @@ using StateTree.Benchmarks;
 
 // Reads the JSON that BenchmarkDotNet exported for StateOps and writes, from that one run:
 //   - a log-log PNG of time per leaf against leaf count, one line per operation, floor dashed;
-//   - the result tables of bench/RESULTS.md (between its GENERATED markers), ratios included.
+//   - the result tables of bench/RESULTS.md (between its GENERATED markers), ratios included;
+//   - when the folder also holds CheckpointThroughput's export, its throughput table.
 // Usage: dotnet run -c Release --project bench/StateTree.BenchChart -- <results folder> <png> <RESULTS.md>
 // The results folder may also hold run-info.md (written by the suite) and memory.md (its --memory mode).
 
@@ -29,6 +30,12 @@ var run = Run.Read(json.RootElement);
 Chart.Save(run, pngPath);
 string? Optional(string name) => Path.Combine(resultsDir, name) is var f && File.Exists(f) ? File.ReadAllText(f).Trim() : null;
 var tables = Report.Write(run, Optional("run-info.md"), Optional("memory.md"));
+var checkpoint = Directory.GetFiles(resultsDir, "*CheckpointThroughput-report-full.json");
+if (checkpoint.Length == 1)
+{
+    using var checkpointJson = JsonDocument.Parse(File.ReadAllText(checkpoint[0]));
+    tables += Throughput.Write(checkpointJson.RootElement);
+}
 
 const string begin = "<!-- BEGIN GENERATED: bench/StateTree.BenchChart writes this part; do not edit by hand -->";
 const string end = "<!-- END GENERATED -->";
@@ -355,4 +362,63 @@ internal static class Report
         < 10_000_000 => $"{(b.Value / 1024.0).ToString("0.0", C)} KB",
         _ => $"{(b.Value / 1048576.0).ToString("0.0", C)} MB",
     };
+}
+
+/// <summary>The checkpoint benchmark: safetensors save and load against a plain FileStream of the same bytes.</summary>
+internal static class Throughput
+{
+    private static readonly CultureInfo C = CultureInfo.InvariantCulture;
+
+    public static string Write(JsonElement root)
+    {
+        var means = new Dictionary<string, (double MeanNs, long Bytes)>();
+        foreach (var b in root.GetProperty("Benchmarks").EnumerateArray())
+        {
+            if (b.GetProperty("Statistics").ValueKind == JsonValueKind.Object)
+            {
+                means[b.GetProperty("Method").GetString()!] = (b.GetProperty("Statistics").GetProperty("Mean").GetDouble(),
+                    b.GetProperty("Memory").GetProperty("BytesAllocatedPerOperation").GetInt64());
+            }
+        }
+
+        var sb = new StringBuilder();
+        sb.AppendLine("### Checkpoint throughput: safetensors against a plain FileStream of the same bytes (target ≥ 80%)");
+        sb.AppendLine();
+        sb.AppendLine(C, $"{CheckpointBytes() / 1048576.0:N0} MiB of float32 tensors, {BenchmarkJob(root)}.");
+        sb.AppendLine();
+        sb.AppendLine("| operation | safetensors | plain FileStream | safetensors GiB/s | plain GiB/s | share of plain throughput | met |");
+        sb.AppendLine("|---|--:|--:|--:|--:|--:|:-:|");
+        foreach (var op in new[] { "Save", "Load" })
+        {
+            if (!means.TryGetValue($"{op}_Safetensors", out var ours) || !means.TryGetValue($"{op}_PlainFile", out var plain))
+            {
+                sb.AppendLine(C, $"| {op} | — | — | — | — | — | ❌ |");
+                continue;
+            }
+
+            var share = plain.MeanNs / ours.MeanNs;
+            sb.AppendLine(C,
+                $"| {op} | {ours.MeanNs / 1e6:0} ms | {plain.MeanNs / 1e6:0} ms | {GiBs(ours.MeanNs):0.00} | {GiBs(plain.MeanNs):0.00} " +
+                $"| {share:P0} | {(share >= 0.8 ? "✅" : "❌")} |");
+        }
+
+        sb.AppendLine();
+        return sb.ToString();
+    }
+
+    // The benchmark's default size (STATETREE_BENCH_CHECKPOINT_TENSOR_KIB unset): 64 tensors of 16 MiB.
+    private static long CheckpointBytes() => 64L * 16 * 1024 * 1024;
+
+    private static double GiBs(double ns) => CheckpointBytes() / 1073741824.0 / (ns / 1e9);
+
+    private static string BenchmarkJob(JsonElement root)
+    {
+        foreach (var b in root.GetProperty("Benchmarks").EnumerateArray())
+        {
+            var display = b.GetProperty("DisplayInfo").GetString()!;
+            return "job `" + display[(display.IndexOf(':') + 2)..] + "`";
+        }
+
+        return "no benchmark ran";
+    }
 }
