@@ -149,7 +149,7 @@ internal static class Chart
             Line(op, "StateTree", op, dashed: false);
         Line("Floor", "Walk", "floor (allocation-free walk)", dashed: true);
 
-        static string Power(double v) => Math.Pow(10, v).ToString("#,0.###", CultureInfo.InvariantCulture);
+        static string Power(double v) => Math.Pow(10, v).ToString("#,0.#####", CultureInfo.InvariantCulture);
         foreach (var axis in new ScottPlot.IAxis[] { plot.Axes.Bottom, plot.Axes.Left })
         {
             axis.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
