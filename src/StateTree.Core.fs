@@ -939,9 +939,14 @@ type internal Chunk(keys: PathKey array, values: (obj | null) array, children: C
     member _.IsLeaf = children.Length = 0
 
 module internal Chunk =
-    /// Maximum entries of a leaf chunk and children of a branch; also the largest node kept flat.
+    /// Maximum entries of a leaf chunk and children of a branch.
     [<Literal>]
     let Fanout = 32
+
+    /// The largest node kept flat (sorted arrays): copying 64 entries on an update is still cheap, and
+    /// common layer lists (64 experts, 64 heads) then stay plain arrays that bulk operations walk directly.
+    [<Literal>]
+    let FlatMax = 64
 
     /// Binary search: the index of key, or the bitwise complement of its insertion point.
     let search (keys: PathKey array) (key: PathKey) =
@@ -1117,7 +1122,7 @@ type State
     /// Keys and values of a small node (tree = null); empty arrays for a large one.
     member internal _.FlatKeys = keys
     member internal _.FlatValues = values
-    /// The B+tree of a large node (more than Chunk.Fanout children), else null.
+    /// The B+tree of a large node (more than Chunk.FlatMax children), else null.
     member internal _.Tree = tree
     member _.Count = count
     member _.LeafCount = leafCount
@@ -1171,7 +1176,7 @@ type State
                 leaves <- leaves + State.LeavesOf v
                 empties <- empties + State.EmptyOf v
 
-            if keys.Length <= Chunk.Fanout then
+            if keys.Length <= Chunk.FlatMax then
                 State(keys, values, null, keys.Length, leaves, empties)
             else
                 State([||], [||], Chunk.ofSorted keys values, keys.Length, leaves, empties)
@@ -1428,7 +1433,7 @@ module internal Node =
                 Array.blit s.FlatValues at v (at + 1) (n - at)
                 let struct (leaves, empties) = withCounts s null false value
 
-                if n + 1 <= Chunk.Fanout then
+                if n + 1 <= Chunk.FlatMax then
                     State(k, v, null, n + 1, leaves, empties)
                 else
                     State([||], [||], Chunk.ofSorted k v, n + 1, leaves, empties)
@@ -1464,7 +1469,7 @@ module internal Node =
         | tree ->
             let root = Chunk.remove tree key
 
-            if s.Count - 1 <= Chunk.Fanout then
+            if s.Count - 1 <= Chunk.FlatMax then
                 let k = Array.zeroCreate (s.Count - 1)
                 let v = Array.zeroCreate (s.Count - 1)
                 Chunk.copyTo root k v 0 |> ignore
@@ -1548,19 +1553,24 @@ type internal NodeBuilder =
 /// thousands of times, and sharing them saves a third of its allocations.
 [<Sealed>]
 type internal KeyArrays() =
-    // Subsets of one input array, by the bit mask of the kept positions (inputs of at most 32 keys).
-    let subsets =
-        Dictionary<struct (PathKey array * uint32), PathKey array>(
-            { new IEqualityComparer<struct (PathKey array * uint32)> with
-                member _.Equals(struct (a, m), struct (b, n)) = obj.ReferenceEquals(a, b) && m = n
+    // Both tables are made on first use: small states, where an operation builds a few nodes,
+    // should not pay for them.
 
-                member _.GetHashCode(struct (a, m)) =
-                    RuntimeHelpers.GetHashCode a * 31 + int m }
-        )
+    // Subsets of one input array, by the bit mask of the kept positions (inputs of at most 64 keys).
+    let mutable subsets: Dictionary<struct (PathKey array * uint64), PathKey array> | null =
+        null
 
     // The last array made for keys with this first key, last key and count, checked key by key
     // before it is reused (most trees repeat the same few key sets at each level).
-    let recent = Dictionary<struct (PathKey * PathKey * int), PathKey array>()
+    let mutable recent: Dictionary<struct (PathKey * PathKey * int), PathKey array> | null =
+        null
+
+    static let bySubset =
+        { new IEqualityComparer<struct (PathKey array * uint64)> with
+            member _.Equals(struct (a, m), struct (b, n)) = obj.ReferenceEquals(a, b) && m = n
+
+            member _.GetHashCode(struct (a, m)) =
+                RuntimeHelpers.GetHashCode a * 31 + int m + int (m >>> 32) }
 
     /// The keys at the given positions (ascending, count of them) of keys.
     member _.Subset(keys: PathKey array, positions: int array, count: int) : PathKey array =
@@ -1572,36 +1582,53 @@ type internal KeyArrays() =
 
             r
 
-        if keys.Length > 32 then
+        if keys.Length > 64 then
             gather ()
         else
-            let mutable mask = 0u
+            let mutable mask = 0UL
 
             for j in 0 .. count - 1 do
-                mask <- mask ||| (1u <<< positions.[j])
+                mask <- mask ||| (1UL <<< positions.[j])
+
+            let table =
+                match subsets with
+                | null ->
+                    let t = Dictionary<_, _>(bySubset)
+                    subsets <- t
+                    t
+                | t -> t
 
             let key = struct (keys, mask)
             let mutable found = Unchecked.defaultof<PathKey array>
 
-            if subsets.TryGetValue(key, &found) then
+            if table.TryGetValue(key, &found) then
                 found
             else
                 let r = gather ()
 
-                if subsets.Count >= 4096 then
-                    subsets.Clear()
+                if table.Count >= 4096 then
+                    table.Clear()
 
-                subsets.[key] <- r
+                table.[key] <- r
                 r
 
     /// An array holding the keys of the buffer (not empty): a shared one when it has the same keys.
     member _.Of(buffer: ReadOnlySpan<PathKey>) : PathKey array =
         let count = buffer.Length
+
+        let table =
+            match recent with
+            | null ->
+                let t = Dictionary<_, _>()
+                recent <- t
+                t
+            | t -> t
+
         let key = struct (buffer.[0], buffer.[count - 1], count)
         let mutable found = Unchecked.defaultof<PathKey array>
 
         let same =
-            recent.TryGetValue(key, &found)
+            table.TryGetValue(key, &found)
             && (let mutable i = 1
 
                 while i < count - 1 && found.[i].Equals buffer.[i] do
@@ -1614,17 +1641,18 @@ type internal KeyArrays() =
         else
             let r = buffer.ToArray()
 
-            if recent.Count >= 4096 then
-                recent.Clear()
+            if table.Count >= 4096 then
+                table.Clear()
 
-            recent.[key] <- r
+            table.[key] <- r
             r
 
 /// The children one output node keeps from one input node, gathered in reused buffers.
 [<Sealed>]
 type internal Picks() =
-    let mutable positions = Array.zeroCreate<int> 8
-    let mutable values = Array.zeroCreate<obj | null> 8
+    // Grown on demand: a walk makes one Picks per depth and group, most of which see few children.
+    let mutable positions: int array = [||]
+    let mutable values: (obj | null) array = [||]
     let mutable count = 0
     // Every child so far kept unchanged, none skipped: the output may be the input itself.
     let mutable same = true
@@ -1636,8 +1664,8 @@ type internal Picks() =
     /// Keeps child i of the input with value (unchanged: value is the input's own child).
     member _.Add(i: int, value: obj | null, unchanged: bool) =
         if count = positions.Length then
-            Array.Resize(&positions, 2 * count)
-            Array.Resize(&values, 2 * count)
+            Array.Resize(&positions, max 4 (2 * count))
+            Array.Resize(&values, max 4 (2 * count))
 
         if not unchanged || i <> count then
             same <- false
