@@ -2153,8 +2153,8 @@ module internal PureDict =
     /// The entries of the pure-dict nodes on the current path of a walk, one reused buffer per depth.
     [<Sealed>]
     type EntryBuffers() =
-        let mutable buffers: struct (obj * (obj | null)) array array =
-            Array.init 16 (fun _ -> [||])
+        // Made on first use: most calls (a leaf given to SetItem) never need one.
+        let mutable buffers: struct (obj * (obj | null)) array array = [||]
         // The buffer being filled and how many entries it holds so far.
         let mutable current: struct (obj * (obj | null)) array = [||]
         let mutable n = 0
@@ -2173,12 +2173,12 @@ module internal PureDict =
                 current <- Array.zeroCreate count
 
         /// Fills the buffer at depth with the entries of a dictionary-like value; their count, or -1
-        /// when the value is a leaf. The common leaves (numbers, strings, arrays) and the common
+        /// when the value is a leaf. The common leaves (numbers, strings, arrays, variables) and the common
         /// dictionaries are recognised by class before any interface test.
         member b.Fill(depth: int, v: obj | null) : int =
             if depth >= buffers.Length then
                 let old = buffers.Length
-                Array.Resize(&buffers, 2 * depth)
+                Array.Resize(&buffers, max 8 (2 * depth))
 
                 for i in old .. buffers.Length - 1 do
                     buffers.[i] <- [||]
@@ -2199,7 +2199,8 @@ module internal PureDict =
                         -1
                 | :? ValueType
                 | :? string
-                | :? Array -> -1
+                | :? Array
+                | :? Variable -> -1
                 | :? Dictionary<obj, obj | null> as d ->
                     b.Reserve d.Count
                     let mutable e = d.GetEnumerator()
