@@ -181,7 +181,8 @@ internal sealed class TensorCodec<T> : TensorCodec
 
             case TensorLeaf.Kind.Array when shape.Length == 1:
             {
-                var array = new T[count];
+                // Not zeroed first: Fill overwrites every byte or throws, and the array is then dropped.
+                var array = GC.AllocateUninitializedArray<T>(count);
                 Fill(source, offset, array);
                 return array;
             }
@@ -203,7 +204,7 @@ internal sealed class TensorCodec<T> : TensorCodec
             {
                 if (shape.Length == 0)
                     throw BadKind(info, "a Tensor<T> needs at least one dimension");
-                var array = new T[count];
+                var array = GC.AllocateUninitializedArray<T>(count);
                 Fill(source, offset, array);
                 var lengths = new nint[shape.Length];
                 for (var i = 0; i < lengths.Length; i++)
