@@ -39,6 +39,13 @@ public static class Safetensors
     /// <summary>The <c>__metadata__</c> key of the StateTree structure record.</summary>
     public const string StructureKey = Structure.Key;
 
+    /// <summary>
+    /// The <c>__metadata__</c> entry (in each shard) and index <c>metadata</c> entry that tie the files of one
+    /// sharded save together: <see cref="Load(string)"/> refuses a shard whose id differs from its index's, so
+    /// a crash in the middle of replacing a sharded checkpoint cannot load as a silent mix of two saves.
+    /// </summary>
+    public const string SaveIdKey = "statetree.save_id";
+
     private static readonly IReadOnlyDictionary<string, string> DefaultMetadata =
         new Dictionary<string, string> { ["format"] = "pt" };
 
@@ -57,8 +64,8 @@ public static class Safetensors
     /// Each file is written to a temporary file in the same folder, flushed to disk, then renamed over its
     /// target. A single-file save then removes a stale index and its shards; a sharded save removes a stale
     /// single file and shards of an earlier save that the new index does not list. The shards of one save
-    /// are renamed one after the other, so a crash during that step can leave a mix that the strict index
-    /// check usually, but not always, refuses.
+    /// are renamed one after the other, so a crash during that step can leave a mix of two saves; every shard
+    /// and the index carry the save's id (<see cref="SaveIdKey"/>), so loading such a mix is refused.
     /// </remarks>
     /// <param name="state">The state; every leaf a storable tensor (see the class remarks).</param>
     /// <param name="path">The target file.</param>
@@ -100,18 +107,20 @@ public static class Safetensors
         }
 
         var names = shards.Select((_, i) => $"{stem}-{i + 1:D5}-of-{shards.Count:D5}.safetensors").ToList();
+        var saveId = Guid.NewGuid().ToString("N");
         var temps = new List<string>();
         try
         {
             for (var i = 0; i < shards.Count; i++)
             {
                 var shard = shards[i];
-                var metadata = FileMetadata(options, shard, i == 0 ? empties : []);
+                var metadata = FileMetadata(options, shard, i == 0 ? empties : []) ?? new(StringComparer.Ordinal);
+                metadata[SaveIdKey] = saveId;
                 temps.Add(AtomicFile.WriteTemp(dir, names[i], s => WriteFile(s, shard, metadata)));
             }
 
             var weightMap = shards.SelectMany((shard, i) => shard.Select(l => (l.Entry.Name, names[i])));
-            var indexTemp = AtomicFile.WriteTemp(dir, Path.GetFileName(indexPath), s => ShardIndex.Write(s, leaves.Sum(l => l.Entry.ByteLength), weightMap));
+            var indexTemp = AtomicFile.WriteTemp(dir, Path.GetFileName(indexPath), s => ShardIndex.Write(s, leaves.Sum(l => l.Entry.ByteLength), saveId, weightMap));
             temps.Add(indexTemp);
         }
         catch
@@ -625,6 +634,15 @@ public static class Safetensors
 
     private static void CheckShard(ShardIndex index, string file, ParsedHeader header)
     {
+        // Indexes written by other tools carry no save id; ours must match every shard's.
+        if (index.Metadata.TryGetValue(SaveIdKey, out var saveId)
+            && (header.Metadata is null || !header.Metadata.TryGetValue(SaveIdKey, out var shardId) || shardId != saveId))
+        {
+            throw new SafetensorsException(
+                SafetensorsError.InvalidIndex,
+                $"The shard '{file}' was not written by the same save as its index (a save interrupted while it replaced the files?).");
+        }
+
         var listed = index.TensorsOf(file);
         var present = header.Tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var name in listed)

@@ -34,7 +34,7 @@ internal sealed class ShardIndex
     /// <summary>
     /// Writes the index as <c>transformers</c> does (<c>json.dumps(index, indent=2, sort_keys=True) + "\n"</c>).
     /// </summary>
-    public static void Write(Stream stream, long totalSize, IEnumerable<(string Name, string File)> weightMap)
+    public static void Write(Stream stream, long totalSize, string saveId, IEnumerable<(string Name, string File)> weightMap)
     {
         var entries = weightMap
             .Select(e => (e.Name, e.File, Key: Encoding.UTF8.GetBytes(e.Name)))
@@ -42,7 +42,10 @@ internal sealed class ShardIndex
         // Python sorts by code point, which is UTF-8 byte order.
         entries.Sort((a, b) => a.Key.AsSpan().SequenceCompareTo(b.Key));
         var sb = new StringBuilder();
-        sb.Append("{\n  \"metadata\": {\n    \"total_size\": ")
+        // Keys sorted as sort_keys=True does: "statetree.save_id" < "total_size".
+        sb.Append("{\n  \"metadata\": {\n    \"statetree.save_id\": ");
+        PythonString(sb, saveId);
+        sb.Append(",\n    \"total_size\": ")
             .Append(totalSize.ToString(CultureInfo.InvariantCulture))
             .Append("\n  },\n  \"weight_map\": {");
         for (var i = 0; i < entries.Count; i++)

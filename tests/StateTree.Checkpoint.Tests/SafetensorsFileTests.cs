@@ -155,6 +155,26 @@ public sealed class SafetensorsFileTests : IDisposable
     }
 
     [Fact]
+    public void A_shard_from_another_save_is_refused_not_mixed_in()
+    {
+        // What a crash between the renames of a sharded save can leave: one new shard beside the old index.
+        var path = PathOf("model.safetensors");
+        var model = Model();
+        Safetensors.Save(model, path, new SafetensorsOptions { MaxShardBytes = 100 });
+        var shard = Files().First(f => f.StartsWith("model-00001-", StringComparison.Ordinal));
+        var first = File.ReadAllBytes(PathOf(shard));
+        var changed = model.Map((_, leaf) => leaf is Variable v && v.Value is float[] a ? v.WithValue(a.Select(x => x + 1).ToArray()) : leaf);
+        Safetensors.Save(changed, path, new SafetensorsOptions { MaxShardBytes = 100 });
+        Assert.Equal(changed, Safetensors.Load(folder));
+
+        File.WriteAllBytes(PathOf(shard), first);
+        var e = Assert.Throws<SafetensorsException>(() => Safetensors.Load(folder));
+        Assert.Equal(SafetensorsError.InvalidIndex, e.Reason);
+        Assert.Contains(shard, e.Message);
+        Assert.Equal(SafetensorsError.InvalidIndex, Assert.Throws<SafetensorsException>(() => Safetensors.ReadHeader(folder)).Reason);
+    }
+
+    [Fact]
     public void Sharded_save_writes_Hugging_Face_shards_and_an_index()
     {
         var path = PathOf("model.safetensors");
@@ -190,8 +210,11 @@ public sealed class SafetensorsFileTests : IDisposable
         var state = State.Empty.SetItem("b", new byte[] { 1, 2 }).SetItem("a", new byte[] { 3 }).SetItem("é", new byte[] { 4, 5 });
         Safetensors.Save(state, PathOf("model.safetensors"), new SafetensorsOptions { MaxShardBytes = 2 });
         var text = File.ReadAllText(PathOf("model.safetensors.index.json"));
+        // json.dumps(index, indent=2, sort_keys=True): our save id sorts before total_size.
+        var saveId = Safetensors.ReadHeader(PathOf("model-00001-of-00003.safetensors")).Metadata[Safetensors.SaveIdKey];
+        Assert.Matches("^[0-9a-f]{32}$", saveId);
         Assert.Equal(
-            "{\n  \"metadata\": {\n    \"total_size\": 5\n  },\n  \"weight_map\": {\n" +
+            "{\n  \"metadata\": {\n    \"statetree.save_id\": \"" + saveId + "\",\n    \"total_size\": 5\n  },\n  \"weight_map\": {\n" +
             "    \"a\": \"model-00001-of-00003.safetensors\",\n" +
             "    \"b\": \"model-00002-of-00003.safetensors\",\n" +
             "    \"\\u00e9\": \"model-00003-of-00003.safetensors\"\n  }\n}\n",
