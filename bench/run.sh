@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The full benchmark run behind bench/RESULTS.md: every shape up to 1M leaves (about 40 minutes on
+# The full benchmark run behind bench/RESULTS.md: every shape up to 1M leaves and the 1 GiB checkpoint benchmark (about 35 minutes on
 # two cores), then the 1M-leaf memory footprint, then the chart and the tables of RESULTS.md, all
 # from that one run. Extra arguments go to BenchmarkDotNet (e.g. --filter '*Split*').
 set -euo pipefail

@@ -1486,67 +1486,6 @@ module internal Node =
             | :? State as c -> Deep.guard (fun () -> iterLeaves (nodePath.Append keys.[i]) c f)
             | leaf -> f (nodePath.Append keys.[i]) leaf
 
-/// Collects the children of one output node while walking an input node in key order. While the
-/// output repeats the input child for child it allocates nothing, so a group that receives a whole
-/// sub-tree hands back the input instance.
-[<Struct; NoEquality; NoComparison>]
-type internal NodeBuilder =
-    [<DefaultValue(false)>]
-    val mutable Same: int
-
-    [<DefaultValue(false)>]
-    val mutable Diverged: bool
-
-    // Allocated on the first child the output adds after diverging (null until then).
-    [<DefaultValue(false)>]
-    val mutable Keys: PathKey array
-
-    [<DefaultValue(false)>]
-    val mutable Values: (obj | null) array
-
-    [<DefaultValue(false)>]
-    val mutable Count: int
-
-    /// Child i of the input (keys, values) is either present with value, or absent, in the output.
-    member b.Add(i: int, keys: PathKey array, values: (obj | null) array, present: bool, value: obj | null) =
-        if not b.Diverged then
-            if present && b.Same = i && obj.ReferenceEquals(value, values.[i]) then
-                b.Same <- i + 1
-            else
-                b.Diverged <- true
-
-                if b.Same > 0 || present then
-                    let capacity = b.Same + keys.Length - i
-                    b.Keys <- Array.zeroCreate capacity
-                    b.Values <- Array.zeroCreate capacity
-                    Array.blit keys 0 b.Keys 0 b.Same
-                    Array.blit values 0 b.Values 0 b.Same
-                    b.Count <- b.Same
-
-                if present then
-                    b.Keys.[b.Count] <- keys.[i]
-                    b.Values.[b.Count] <- value
-                    b.Count <- b.Count + 1
-        elif present then
-            if isNull (box b.Keys) then
-                b.Keys <- Array.zeroCreate (keys.Length - i)
-                b.Values <- Array.zeroCreate (keys.Length - i)
-
-            b.Keys.[b.Count] <- keys.[i]
-            b.Values.[b.Count] <- value
-            b.Count <- b.Count + 1
-
-    /// The output node: the input itself when nothing diverged, null when it is empty.
-    member b.Build(input: State) : State =
-        if not b.Diverged then
-            input
-        elif b.Count = 0 then
-            Unchecked.defaultof<State>
-        elif b.Count = b.Keys.Length then
-            State.OfArrays(b.Keys, b.Values)
-        else
-            State.OfArrays(Array.sub b.Keys 0 b.Count, Array.sub b.Values 0 b.Count)
-
 /// Key arrays are immutable, so nodes with the same children keys can share one array. An operation
 /// that builds many nodes keeps one of these to find an array it already made for the same keys
 /// instead of allocating another: a split of a 1M-leaf model makes the same few key subsets
@@ -1647,40 +1586,56 @@ type internal KeyArrays() =
             table.[key] <- r
             r
 
-/// The children one output node keeps from one input node, gathered in reused buffers.
+/// The children one output node keeps from one input node, visited in key order. While the output
+/// repeats the input child for child nothing is stored, so an output that keeps everything unchanged
+/// is the input instance and costs no allocation; the buffers are reused across nodes (Reset).
 [<Sealed>]
 type internal Picks() =
-    // Grown on demand: a walk makes one Picks per depth and group, most of which see few children.
     let mutable positions: int array = [||]
     let mutable values: (obj | null) array = [||]
     let mutable count = 0
-    // Every child so far kept unchanged, none skipped: the output may be the input itself.
+    // Every child so far kept unchanged, none skipped: nothing is stored yet.
     let mutable same = true
+
+    /// Stores the unchanged prefix (children 0 .. count - 1 of the input) once the output diverges.
+    member private _.Materialize(inputValues: (obj | null) array) =
+        same <- false
+
+        if positions.Length < inputValues.Length then
+            positions <- Array.zeroCreate inputValues.Length
+            values <- Array.zeroCreate inputValues.Length
+
+        for j in 0 .. count - 1 do
+            positions.[j] <- j
+            values.[j] <- inputValues.[j]
 
     member _.Reset() =
         count <- 0
         same <- true
 
-    /// Keeps child i of the input with value (unchanged: value is the input's own child).
-    member _.Add(i: int, value: obj | null, unchanged: bool) =
-        if count = positions.Length then
-            Array.Resize(&positions, max 4 (2 * count))
-            Array.Resize(&values, max 4 (2 * count))
+    /// Keeps child i of the input (whose children are inputValues) with value; unchanged: value is
+    /// the input's own child.
+    member p.Add(i: int, value: obj | null, unchanged: bool, inputValues: (obj | null) array) =
+        if same && unchanged && i = count then
+            count <- count + 1
+        else
+            if same then
+                p.Materialize inputValues
 
-        if not unchanged || i <> count then
-            same <- false
-
-        positions.[count] <- i
-        values.[count] <- value
-        count <- count + 1
+            positions.[count] <- i
+            values.[count] <- value
+            count <- count + 1
 
     /// The output node: the input itself when it kept everything unchanged, null when it kept nothing.
-    member _.Build(input: State, keys: PathKey array, shared: KeyArrays) : State =
+    member p.Build(input: State, keys: PathKey array, inputValues: (obj | null) array, shared: KeyArrays) : State =
         if count = 0 then
             Unchecked.defaultof<State>
         elif same && count = keys.Length then
             input
         else
+            if same then
+                p.Materialize inputValues
+
             let k =
                 if count = keys.Length then
                     keys
@@ -1708,7 +1663,7 @@ module internal Partition =
     /// One walk. Buffers are per depth and reused from node to node: a node's groups are left in
     /// results.[depth * Slots ..] for its parent, which reads them before visiting the next child.
     [<Sealed>]
-    type private Walk(c: Classifier) =
+    type private Partitioner(c: Classifier) =
         let slots = c.Slots
         let mutable picks: Picks array = [||]
         let mutable results: State array = [||]
@@ -1759,19 +1714,19 @@ module internal Partition =
                                 let part = results.[below + g]
 
                                 if not (Node.isNull' part) then
-                                    picks.[at + g].Add(i, part, obj.ReferenceEquals(part, child))
+                                    picks.[at + g].Add(i, part, obj.ReferenceEquals(part, child), values)
                         | leaf ->
                             let target = c.Leaf nodePath keys.[i] leaf
 
                             if target < slots then
-                                picks.[at + target].Add(i, leaf, true)
+                                picks.[at + target].Add(i, leaf, true, values)
 
                     for g in 0 .. slots - 1 do
-                        results.[at + g] <- picks.[at + g].Build(node, keys, shared)
+                        results.[at + g] <- picks.[at + g].Build(node, keys, values, shared)
 
     /// The groups of the state (null for an empty group).
     let run (c: Classifier) (state: State) : State array =
-        let w = Walk c
+        let w = Partitioner c
         w.Node(KeyPath.Empty, 0, state)
         Array.sub w.Results 0 c.Slots
 
@@ -1823,38 +1778,44 @@ module internal Partition =
 
 /// Union of states, the later winning on a shared path.
 module internal Merging =
+    /// The least key not yet passed among the first n children lists (each at its cursor), or false
+    /// when every list is done: one step of the k-way walk over sorted children that merges share.
+    let nextKey
+        (children: struct (PathKey array * (obj | null) array) array)
+        (cursors: int array)
+        (n: int)
+        (least: byref<PathKey>)
+        : bool =
+        let mutable found = false
+
+        for j in 0 .. n - 1 do
+            let struct (k, _) = children.[j]
+
+            if cursors.[j] < k.Length && (not found || k.[cursors.[j]].CompareTo least < 0) then
+                least <- k.[cursors.[j]]
+                found <- true
+
+        found
+
     /// Walks the union of the children of several nodes in key order; for each key, f gets the
     /// key and the entries of the inputs that have it, in input order.
     let unionChildren (inputs: State array) (f: PathKey -> ResizeArray<obj | null> -> unit) =
         let children = inputs |> Array.map (fun s -> s.Children())
         let cursor = Array.zeroCreate inputs.Length
         let entries = ResizeArray()
-        let mutable go = true
+        let mutable least = PathKey()
 
-        while go do
-            let mutable found = false
-            let mutable least = PathKey()
+        while nextKey children cursor inputs.Length &least do
+            entries.Clear()
 
             for j in 0 .. inputs.Length - 1 do
-                let struct (k, _) = children.[j]
+                let struct (k, v) = children.[j]
 
-                if cursor.[j] < k.Length && (not found || k.[cursor.[j]].CompareTo least < 0) then
-                    least <- k.[cursor.[j]]
-                    found <- true
+                if cursor.[j] < k.Length && k.[cursor.[j]].Equals least then
+                    entries.Add v.[cursor.[j]]
+                    cursor.[j] <- cursor.[j] + 1
 
-            if not found then
-                go <- false
-            else
-                entries.Clear()
-
-                for j in 0 .. inputs.Length - 1 do
-                    let struct (k, v) = children.[j]
-
-                    if cursor.[j] < k.Length && k.[cursor.[j]].Equals least then
-                        entries.Add v.[cursor.[j]]
-                        cursor.[j] <- cursor.[j] + 1
-
-                f least entries
+            f least entries
 
     /// Merges nodes; buffers are per depth and reused from node to node.
     [<Sealed>]
@@ -1902,60 +1863,47 @@ module internal Merging =
                 cursors.[j] <- 0
 
             let mutable count = 0
-            let mutable go = true
+            let mutable least = PathKey()
 
-            while go do
-                let mutable found = false
-                let mutable least = PathKey()
+            while nextKey children cursors n &least do
+                // The later entry wins; trailing sub-states merge with each other, and a
+                // sub-state without leaves carries nothing (a merge is a flat operation).
+                let mutable leaf = null
+                let mutable isLeaf = false
+                let mutable runCount = 0
 
                 for j in 0 .. n - 1 do
-                    let struct (k, _) = children.[j]
+                    let struct (k, v) = children.[j]
+                    let c = cursors.[j]
 
-                    if cursors.[j] < k.Length && (not found || k.[cursors.[j]].CompareTo least < 0) then
-                        least <- k.[cursors.[j]]
-                        found <- true
+                    if c < k.Length && k.[c].Equals least then
+                        match v.[c] with
+                        | :? State as s ->
+                            if s.LeafCount > 0 then
+                                run.[runCount] <- s
+                                runCount <- runCount + 1
+                                isLeaf <- false
+                        | x ->
+                            leaf <- x
+                            isLeaf <- true
+                            runCount <- 0
 
-                if not found then
-                    go <- false
-                else
-                    // The later entry wins; trailing sub-states merge with each other, and a
-                    // sub-state without leaves carries nothing (a merge is a flat operation).
-                    let mutable leaf = null
-                    let mutable isLeaf = false
-                    let mutable runCount = 0
+                        cursors.[j] <- c + 1
 
-                    for j in 0 .. n - 1 do
-                        let struct (k, v) = children.[j]
-                        let c = cursors.[j]
+                let value =
+                    if isLeaf then
+                        leaf
+                    elif runCount = 0 then
+                        null
+                    elif runCount = 1 then
+                        box (Node.dropEmpties run.[0])
+                    else
+                        box (Deep.guard (fun () -> m.Nodes(run, runCount, depth + 1)))
 
-                        if c < k.Length && k.[c].Equals least then
-                            match v.[c] with
-                            | :? State as s ->
-                                if s.LeafCount > 0 then
-                                    run.[runCount] <- s
-                                    runCount <- runCount + 1
-                                    isLeaf <- false
-                            | x ->
-                                leaf <- x
-                                isLeaf <- true
-                                runCount <- 0
-
-                            cursors.[j] <- c + 1
-
-                    let value =
-                        if isLeaf then
-                            leaf
-                        elif runCount = 0 then
-                            null
-                        elif runCount = 1 then
-                            box (Node.dropEmpties run.[0])
-                        else
-                            box (Deep.guard (fun () -> m.Nodes(run, runCount, depth + 1)))
-
-                    if isLeaf || runCount > 0 then
-                        keys.[count] <- least
-                        values.[count] <- value
-                        count <- count + 1
+                if isLeaf || runCount > 0 then
+                    keys.[count] <- least
+                    values.[count] <- value
+                    count <- count + 1
 
             for j in 0 .. n - 1 do
                 children.[j] <- struct ([||], [||])
@@ -3036,46 +2984,40 @@ module State =
                 Ok(merge states)
         | _ -> Ok(merge states)
 
-    let rec private diffNode (s: State) (other: State) : State =
+    let rec private diffNode (shared: KeyArrays) (s: State) (other: State) : State =
         if s.LeafCount = 0 then
             Unchecked.defaultof<State>
         else
-            diffChildren s other
+            let struct (keys, values) = s.Children()
+            let picks = Picks()
 
-    and private diffChildren (s: State) (other: State) : State =
-        let struct (keys, values) = s.Children()
-        let mutable b = NodeBuilder()
+            for i in 0 .. keys.Length - 1 do
+                let mutable o = null
+                let inOther = other.TryGet(keys.[i], &o)
 
-        for i in 0 .. keys.Length - 1 do
-            let mutable o = null
+                match values.[i] with
+                | :? State as c ->
+                    let d =
+                        match o with
+                        | :? State as oc -> Deep.guard (fun () -> diffNode shared c oc)
+                        | _ -> Node.dropEmpties c
 
-            let kept =
-                match values.[i], other.TryGet(keys.[i], &o) with
-                | (:? State as c), false -> box (Node.dropEmpties c)
-                | (:? State as c), true ->
-                    match o with
-                    | :? State as oc -> box (Deep.guard (fun () -> diffNode c oc))
-                    | _ -> box (Node.dropEmpties c)
-                | leaf, false -> leaf
-                | leaf, true -> if o :? State then leaf else box Node.empty // removed: marked below
+                    if not (Node.isNull' d) then
+                        picks.Add(i, d, obj.ReferenceEquals(d, c), values)
+                | leaf ->
+                    // A leaf goes when the other state has a leaf (null too) at its path; a sub-state
+                    // there removes nothing.
+                    if not inOther || o :? State then
+                        picks.Add(i, leaf, true, values)
 
-            let removed =
-                match values.[i], kept with
-                | :? State, (:? State as k) -> Node.isNull' k
-                | :? State, null -> true
-                | :? State, _ -> false
-                | _ -> (other.TryGet(keys.[i], &o) && not (o :? State))
-
-            b.Add(i, keys, values, not removed, kept)
-
-        b.Build s
+            picks.Build(s, keys, values, shared)
 
     [<CompiledName("Diff")>]
     let diff (other: State) (state: State) =
         if other.Count = 0 then
             state
         else
-            Node.orEmpty (diffNode state other)
+            Node.orEmpty (diffNode (KeyArrays()) state other)
 
     /// withPath: whether f looks at the node path (when not, no path is built).
     let rec private mapNode
