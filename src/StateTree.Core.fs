@@ -1,5 +1,8 @@
 namespace StateTree
 
+#nowarn "9" // Deep.guard reads the address of a local to know how deep the stack is.
+#nowarn "51"
+
 open System
 open System.Collections
 open System.Collections.Generic
@@ -9,6 +12,7 @@ open System.Runtime.CompilerServices
 open System.Runtime.ExceptionServices
 open System.Text
 open System.Threading
+open Microsoft.FSharp.NativeInterop
 
 [<Struct; CustomEquality; CustomComparison>]
 type PathKey =
@@ -288,6 +292,15 @@ type MergeConflict =
     | LastWins = 0
     | Error = 1
 
+/// Per thread: the lowest stack address at which the runtime found room to recurse (0 until then).
+type internal StackMark =
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private low: nativeint
+
+    static member Low
+        with get () = StackMark.low
+        and set (v: nativeint) = StackMark.low <- v
+
 /// Runs deep recursions without overflowing the stack: when the current stack runs low, the rest
 /// of the work continues on a fresh thread (the technique compilers use for deep syntax trees).
 module internal Deep =
@@ -316,8 +329,25 @@ module internal Deep =
             Unchecked.defaultof<'T>
         | None -> result.Value
 
+    /// Whether the stack at this call leaves room for more recursion. The runtime's check costs a
+    /// thread lookup, and recursive walks make one per node: so the lowest stack address it has
+    /// approved (less a margin) is kept per thread, and a call above it needs only a comparison.
+    let inline roomAt (here: nativeint) =
+        let low = StackMark.Low
+
+        if low <> 0n && here > low then
+            true
+        elif RuntimeHelpers.TryEnsureSufficientExecutionStack() then
+            // The runtime approves when at least 64 KB remain; the margin keeps 48 KB for callers.
+            StackMark.Low <- here - 16n * 1024n
+            true
+        else
+            false
+
     let inline guard ([<InlineIfLambda>] f: unit -> 'T) : 'T =
-        if RuntimeHelpers.TryEnsureSufficientExecutionStack() then
+        let mutable probe = 0uy
+
+        if roomAt (NativePtr.toNativeInt &&probe) then
             f ()
         else
             hop f
@@ -827,6 +857,8 @@ module Filter =
         member _.Test(leaf: obj | null) =
             match leaf with
             | null -> false
+            // The leaf's own type: the common case, answered without a search.
+            | leaf when obj.ReferenceEquals(leaf.GetType(), t) -> true
             | leaf ->
                 let lt = leaf.GetType()
                 let mutable i = 0
@@ -850,25 +882,29 @@ module Filter =
 
                     answer
 
+    let private always = Func<KeyPath, obj | null, bool>(fun _ _ -> true)
+    let private never = Func<KeyPath, obj | null, bool>(fun _ _ -> false)
+
     /// The filter as a predicate for one operation (it keeps per-call caches, so it is not shared
-    /// between threads). Same answers as matches.
-    let rec internal compile (filter: Filter) : KeyPath -> obj | null -> bool =
+    /// between threads). Same answers as matches. A delegate rather than an F# function: a walk calls
+    /// it once per leaf, and a curried call tests the closure's type first.
+    let rec internal compile (filter: Filter) : Func<KeyPath, obj | null, bool> =
         match filter with
         | OfType t ->
             let test = TypeTest t
-            fun _ leaf -> test.Test leaf
+            Func<_, _, _>(fun _ leaf -> test.Test leaf)
         | Any filters ->
             let compiled = filters |> List.map compile |> Array.ofList
-            fun path leaf -> Array.exists (fun f -> f path leaf) compiled
+            Func<_, _, _>(fun path leaf -> compiled |> Array.exists (fun f -> f.Invoke(path, leaf)))
         | All filters ->
             let compiled = filters |> List.map compile |> Array.ofList
-            fun path leaf -> Array.forall (fun f -> f path leaf) compiled
+            Func<_, _, _>(fun path leaf -> compiled |> Array.forall (fun f -> f.Invoke(path, leaf)))
         | Not f ->
             let c = compile f
-            fun path leaf -> Operators.not (c path leaf)
-        | Everything -> fun _ _ -> true
-        | Nothing -> fun _ _ -> false
-        | f -> matches f
+            Func<_, _, _>(fun path leaf -> Operators.not (c.Invoke(path, leaf)))
+        | Everything -> always
+        | Nothing -> never
+        | f -> Func<_, _, _>(fun path leaf -> matches f path leaf)
 
     /// True when matching may look at the path (otherwise callers can skip building it).
     let rec internal needsPath (filter: Filter) =
@@ -1181,43 +1217,96 @@ type State
             else
                 State([||], [||], Chunk.ofSorted keys values, keys.Length, leaves, empties)
 
+    /// Two children of equal nodes: sub-states recursively, variables (the common leaf) by their own
+    /// Equals before the general leaf comparison and its interface tests.
+    static member private ChildEquals(x: obj | null, y: obj | null) : bool =
+        match x, y with
+        | (:? State as x), (:? State as y) -> Deep.guard (fun () -> State.NodeEquals(x, y))
+        | (:? State), _
+        | _, (:? State) -> false
+        | (:? Variable as v), w -> obj.ReferenceEquals(v, w) || v.Equals w
+        | x, y -> Leaf.equals x y
+
+    static member private EntriesEqual
+        (ak: PathKey array, av: (obj | null) array, bk: PathKey array, bv: (obj | null) array)
+        : bool =
+        let mutable same = ak.Length = bk.Length
+        let mutable i = 0
+
+        while same && i < ak.Length do
+            same <- ak.[i].Equals bk.[i] && State.ChildEquals(av.[i], bv.[i])
+            i <- i + 1
+
+        same
+
+    /// Equality of two B+trees chunk by chunk, without copying their entries out: 1 equal, 0 not,
+    /// -1 when the chunks are cut differently (the caller then compares the copied-out entries).
+    static member private ChunksEqual(x: Chunk, y: Chunk) : int =
+        if x.Count <> y.Count || x.IsLeaf <> y.IsLeaf then
+            -1
+        elif x.IsLeaf then
+            if State.EntriesEqual(x.Keys, x.Values, y.Keys, y.Values) then
+                1
+            else
+                0
+        elif x.Children.Length <> y.Children.Length then
+            -1
+        else
+            let mutable answer = 1
+            let mutable i = 0
+
+            while answer = 1 && i < x.Children.Length do
+                answer <- State.ChunksEqual(x.Children.[i], y.Children.[i])
+                i <- i + 1
+
+            answer
+
     static member internal NodeEquals(a: State, b: State) : bool =
         if obj.ReferenceEquals(a, b) then
             true
         elif a.Count <> b.Count || a.LeafCount <> b.LeafCount || a.EmptyBelow <> b.EmptyBelow then
             false
         else
-            let struct (ak, av) = a.Children()
-            let struct (bk, bv) = b.Children()
-            let mutable same = true
-            let mutable i = 0
+            match a.Tree, b.Tree with
+            | null, null -> State.EntriesEqual(a.FlatKeys, a.FlatValues, b.FlatKeys, b.FlatValues)
+            | x, y ->
+                match State.ChunksEqual(x, y) with
+                | -1 ->
+                    let struct (ak, av) = a.Children()
+                    let struct (bk, bv) = b.Children()
+                    State.EntriesEqual(ak, av, bk, bv)
+                | answer -> answer = 1
 
-            while same && i < ak.Length do
-                same <-
-                    ak.[i].Equals bk.[i]
-                    && (match av.[i], bv.[i] with
-                        | (:? State as x), (:? State as y) -> Deep.guard (fun () -> State.NodeEquals(x, y))
-                        | (:? State), _
-                        | _, (:? State) -> false
-                        | x, y -> Leaf.equals x y)
+    static member private ChildHash(v: obj | null) : int =
+        match v with
+        | :? State as c -> Deep.guard (fun () -> State.NodeHash c)
+        | :? Variable as v -> v.GetHashCode()
+        | x -> Leaf.hash x
 
-                i <- i + 1
+    static member private EntriesHash(h: int, keys: PathKey array, values: (obj | null) array) : int =
+        let mutable h = h
 
-            same
-
-    static member internal NodeHash(s: State) : int =
-        let struct (k, v) = s.Children()
-        let mutable h = s.Count
-
-        for i in 0 .. k.Length - 1 do
-            let child =
-                match v.[i] with
-                | :? State as c -> Deep.guard (fun () -> State.NodeHash c)
-                | x -> Leaf.hash x
-
-            h <- (h * 31 + k.[i].GetHashCode()) * 31 + child
+        for i in 0 .. keys.Length - 1 do
+            h <- (h * 31 + keys.[i].GetHashCode()) * 31 + State.ChildHash values.[i]
 
         h
+
+    /// Folds a B+tree's entries in key order into h, as EntriesHash does a flat node's.
+    static member private ChunkHash(h: int, c: Chunk) : int =
+        if c.IsLeaf then
+            State.EntriesHash(h, c.Keys, c.Values)
+        else
+            let mutable h = h
+
+            for child in c.Children do
+                h <- State.ChunkHash(h, child)
+
+            h
+
+    static member internal NodeHash(s: State) : int =
+        match s.Tree with
+        | null -> State.EntriesHash(s.Count, s.FlatKeys, s.FlatValues)
+        | t -> State.ChunkHash(s.Count, t)
 
     static member private Indent(sb: StringBuilder, level: int) = sb.Append(' ', 2 * level) |> ignore
 
@@ -1492,8 +1581,12 @@ module internal Node =
 /// thousands of times, and sharing them saves a third of its allocations.
 [<Sealed>]
 type internal KeyArrays() =
-    // Both tables are made on first use: small states, where an operation builds a few nodes,
-    // should not pay for them.
+    // Both tables are made only once an operation has built more than WarmUp arrays: small states,
+    // where it builds a few nodes, should not pay for them.
+    [<Literal>]
+    let WarmUp = 8
+
+    let mutable built = 0
 
     // Subsets of one input array, by the bit mask of the kept positions (inputs of at most 64 keys).
     let mutable subsets: Dictionary<struct (PathKey array * uint64), PathKey array> | null =
@@ -1521,7 +1614,9 @@ type internal KeyArrays() =
 
             r
 
-        if keys.Length > 64 then
+        built <- built + 1
+
+        if keys.Length > 64 || built <= WarmUp then
             gather ()
         else
             let mutable mask = 0UL
@@ -1554,37 +1649,42 @@ type internal KeyArrays() =
     /// An array holding the keys of the buffer (not empty): a shared one when it has the same keys.
     member _.Of(buffer: ReadOnlySpan<PathKey>) : PathKey array =
         let count = buffer.Length
+        built <- built + 1
 
-        let table =
-            match recent with
-            | null ->
-                let t = Dictionary<_, _>()
-                recent <- t
-                t
-            | t -> t
-
-        let key = struct (buffer.[0], buffer.[count - 1], count)
-        let mutable found = Unchecked.defaultof<PathKey array>
-
-        let same =
-            table.TryGetValue(key, &found)
-            && (let mutable i = 1
-
-                while i < count - 1 && found.[i].Equals buffer.[i] do
-                    i <- i + 1
-
-                i >= count - 1)
-
-        if same then
-            found
+        if built <= WarmUp then
+            buffer.ToArray()
         else
-            let r = buffer.ToArray()
 
-            if table.Count >= 4096 then
-                table.Clear()
+            let table =
+                match recent with
+                | null ->
+                    let t = Dictionary<_, _>()
+                    recent <- t
+                    t
+                | t -> t
 
-            table.[key] <- r
-            r
+            let key = struct (buffer.[0], buffer.[count - 1], count)
+            let mutable found = Unchecked.defaultof<PathKey array>
+
+            let same =
+                table.TryGetValue(key, &found)
+                && (let mutable i = 1
+
+                    while i < count - 1 && found.[i].Equals buffer.[i] do
+                        i <- i + 1
+
+                    i >= count - 1)
+
+            if same then
+                found
+            else
+                let r = buffer.ToArray()
+
+                if table.Count >= 4096 then
+                    table.Clear()
+
+                table.[key] <- r
+                r
 
 /// The children one output node keeps from one input node, visited in key order. While the output
 /// repeats the input child for child nothing is stored, so an output that keeps everything unchanged
@@ -1612,6 +1712,9 @@ type internal Picks() =
     member _.Reset() =
         count <- 0
         same <- true
+
+    /// How many children the buffers hold before they grow.
+    member _.Capacity = positions.Length
 
     /// Keeps child i of the input (whose children are inputValues) with value; unchanged: value is
     /// the input's own child.
@@ -1652,8 +1755,9 @@ module internal Partition =
         {
             /// Number of output slots; a leaf classified at or beyond it is dropped.
             Slots: int
-            /// The group of a leaf, from the path of its node, its key and its value.
-            Leaf: KeyPath -> PathKey -> obj | null -> int
+            /// The group of a leaf, from the path of its node, its key and its value (a delegate, for
+            /// the reason Filter.compile gives).
+            Leaf: Func<KeyPath, PathKey, obj | null, int>
             /// The group of every leaf below a node, decided from its path, or -1.
             Node: (KeyPath -> int) option
             /// Whether Leaf or Node look at paths; when not, no path is built during the walk.
@@ -1662,12 +1766,48 @@ module internal Partition =
 
     /// One walk. Buffers are per depth and reused from node to node: a node's groups are left in
     /// results.[depth * Slots ..] for its parent, which reads them before visiting the next child.
-    [<Sealed>]
-    type private Partitioner(c: Classifier) =
-        let slots = c.Slots
+    /// A thread keeps one spare walker with small buffers between calls (Rent, Return), so filtering
+    /// a small state does not pay for setting them up each time.
+    [<Sealed; AllowNullLiteral>]
+    type private Partitioner() =
+        let mutable c = Unchecked.defaultof<Classifier>
+        let mutable slots = 0
         let mutable picks: Picks array = [||]
         let mutable results: State array = [||]
-        let shared = KeyArrays()
+        let mutable shared = Unchecked.defaultof<KeyArrays>
+
+        [<ThreadStatic; DefaultValue>]
+        static val mutable private spare: Partitioner
+
+        /// The thread's spare walker, or a new one when it has none (or a walk on it is under way).
+        static member Rent(classifier: Classifier) =
+            let w =
+                match Partitioner.spare with
+                | null -> Partitioner()
+                | w ->
+                    Partitioner.spare <- null
+                    w
+
+            w.Start classifier
+            w
+
+        member private _.Start(classifier: Classifier) =
+            c <- classifier
+            slots <- classifier.Slots
+            shared <- KeyArrays()
+
+        /// Keeps the walker as the thread's spare unless a large node grew its buffers; it holds no
+        /// reference to states or leaves afterwards.
+        member w.Return() =
+            Array.Clear results
+            c <- Unchecked.defaultof<Classifier>
+            shared <- Unchecked.defaultof<KeyArrays>
+
+            if
+                picks.Length <= 64
+                && picks |> Array.forall (fun p -> p.Capacity <= Chunk.FlatMax)
+            then
+                Partitioner.spare <- w
 
         member _.Results = results
 
@@ -1716,7 +1856,7 @@ module internal Partition =
                                 if not (Node.isNull' part) then
                                     picks.[at + g].Add(i, part, obj.ReferenceEquals(part, child), values)
                         | leaf ->
-                            let target = c.Leaf nodePath keys.[i] leaf
+                            let target = c.Leaf.Invoke(nodePath, keys.[i], leaf)
 
                             if target < slots then
                                 picks.[at + target].Add(i, leaf, true, values)
@@ -1726,22 +1866,25 @@ module internal Partition =
 
     /// The groups of the state (null for an empty group).
     let run (c: Classifier) (state: State) : State array =
-        let w = Partitioner c
+        let w = Partitioner.Rent c
         w.Node(KeyPath.Empty, 0, state)
-        Array.sub w.Results 0 c.Slots
+        let groups = Array.sub w.Results 0 c.Slots
+        w.Return()
+        groups
 
     let ofFilters (filters: Filter array) (keepRest: bool) : Classifier =
         let needsPath = filters |> Array.exists Filter.needsPath
         let compiled = filters |> Array.map Filter.compile
 
-        let leaf (nodePath: KeyPath) (key: PathKey) (value: obj | null) =
-            let path = if needsPath then nodePath.Append key else KeyPath.Empty
-            let mutable g = 0
+        let leaf =
+            Func<KeyPath, PathKey, obj | null, int>(fun nodePath key value ->
+                let path = if needsPath then nodePath.Append key else KeyPath.Empty
+                let mutable g = 0
 
-            while g < compiled.Length && not (compiled.[g] path value) do
-                g <- g + 1
+                while g < compiled.Length && not (compiled.[g].Invoke(path, value)) do
+                    g <- g + 1
 
-            g
+                g)
 
         let node =
             // Only a first filter that can decide from a path lets any later one decide.
@@ -1817,15 +1960,40 @@ module internal Merging =
 
             f least entries
 
-    /// Merges nodes; buffers are per depth and reused from node to node.
-    [<Sealed>]
+    /// Merges nodes; buffers are per depth and reused from node to node. A thread keeps one spare
+    /// merger with small buffers between calls, as Partition keeps a walker.
+    [<Sealed; AllowNullLiteral>]
     type private Merger() =
-        let shared = KeyArrays()
+        let mutable shared = KeyArrays()
         let keysAt = ResizeArray<PathKey array>()
         let valuesAt = ResizeArray<(obj | null) array>()
         let childrenAt = ResizeArray<struct (PathKey array * (obj | null) array) array>()
         let cursorsAt = ResizeArray<int array>()
         let runsAt = ResizeArray<State array>()
+
+        [<ThreadStatic; DefaultValue>]
+        static val mutable private spare: Merger
+
+        static member Rent() =
+            match Merger.spare with
+            | null -> Merger()
+            | m ->
+                Merger.spare <- null
+                m.Start()
+                m
+
+        member private _.Start() = shared <- KeyArrays()
+
+        /// Keeps the merger as the thread's spare unless a large node grew its buffers (the buffers
+        /// hold no state or leaf once a merge is done).
+        member m.Return() =
+            shared <- Unchecked.defaultof<KeyArrays>
+
+            if
+                keysAt.Count <= 64
+                && keysAt |> Seq.forall (fun k -> k.Length <= 2 * Chunk.FlatMax)
+            then
+                Merger.spare <- m
 
         member private _.Reserve(depth: int, inputs: int, capacity: int) =
             while keysAt.Count <= depth do
@@ -1919,7 +2087,10 @@ module internal Merging =
 
     /// Merges nodes (two or more); null when no leaf is left.
     let mergeNodes (inputs: State array) : State =
-        Merger().Nodes(inputs, inputs.Length, 0)
+        let m = Merger.Rent()
+        let merged = m.Nodes(inputs, inputs.Length, 0)
+        m.Return()
+        merged
 
     /// Every path that is a leaf in one input and a leaf or a non-empty sub-tree in another, once.
     let rec conflicts (inputs: State array) (nodePath: KeyPath) (found: ResizeArray<KeyPath>) : unit =
@@ -2109,6 +2280,16 @@ module internal PureDict =
 
         member _.At(depth: int) = buffers.[depth]
 
+        /// Drops every entry held; whether the buffers are small enough to keep for another walk.
+        member _.Clear() =
+            let mutable small = buffers.Length <= 64
+
+            for b in buffers do
+                Array.Clear b
+                small <- small && b.Length <= 256
+
+            small
+
         member private _.Add(k: obj | null, v: obj | null) =
             if n = current.Length then
                 Array.Resize(&current, max 8 (2 * n))
@@ -2217,15 +2398,91 @@ module internal PureDict =
 
             found
 
+    /// The keys on the current path of a pure-dict walk, one slot per depth: the pure dict's own key
+    /// and the state key it stands for. Paths for error messages are built from it only when a
+    /// problem is reported, so a walk that finds none allocates no path.
+    [<Sealed>]
+    type Trail() =
+        let mutable given: obj array = Array.zeroCreate 8
+        let mutable keys: PathKey array = Array.zeroCreate 8
+
+        /// Drops the keys held; whether the trail is small enough to keep for another walk.
+        member _.Clear() =
+            Array.Clear given
+            Array.Clear keys
+            given.Length <= 64
+
+        /// Records the entry walked into at depth (the node at depth + 1 lies below it).
+        member _.Push(depth: int, k: obj, key: PathKey) =
+            if depth >= given.Length then
+                Array.Resize(&given, 2 * depth)
+                Array.Resize(&keys, 2 * depth)
+
+            given.[depth] <- k
+            keys.[depth] <- key
+
+        /// The given keys from the root down to k, an entry of the node at depth, last first.
+        member _.GivenRev(depth: int, k: obj) : obj list =
+            let mutable rev = []
+
+            for d in 0 .. depth - 1 do
+                rev <- given.[d] :: rev
+
+            k :: rev
+
+        /// The state path from the root down to key, a child of the node at depth.
+        member _.Path(depth: int, key: PathKey) : KeyPath =
+            let mutable path = KeyPath.Empty
+
+            for d in 0 .. depth - 1 do
+                path <- path.Append keys.[d]
+
+            path.Append key
+
+    /// The buffers of one pure-dict walk. A thread keeps one spare with small buffers between calls
+    /// (Rent, Return), so a walk over a small dict does not set them up each time.
+    [<Sealed; AllowNullLiteral>]
+    type Workspace() =
+        let entries = EntryBuffers()
+        let trail = Trail()
+
+        [<ThreadStatic; DefaultValue>]
+        static val mutable private spare: Workspace
+
+        member _.Entries = entries
+        member _.Trail = trail
+
+        /// The thread's spare, or a new one when it has none (or a walk on it is under way).
+        static member Rent() =
+            match Workspace.spare with
+            | null -> Workspace()
+            | w ->
+                Workspace.spare <- null
+                w
+
+        /// Keeps the workspace as the thread's spare unless a large dict grew its buffers; it holds
+        /// no key or value of the walk afterwards.
+        member w.Return() =
+            if entries.Clear() && trail.Clear() then
+                Workspace.spare <- w
+
     /// The entries of a dictionary-like value, or None for a leaf (see EntryBuffers.Fill).
     let tryEntries (v: obj | null) : struct (obj * (obj | null)) array voption =
-        let b = EntryBuffers()
-        let n = b.Fill(0, v)
+        match v with
+        // The common leaves, without setting up buffers (a JsonElement, a struct, may be an object).
+        | null -> ValueNone
+        | :? ValueType when not (v :? JsonElement) -> ValueNone
+        | :? string
+        | :? Array
+        | :? Variable -> ValueNone
+        | _ ->
+            let b = EntryBuffers()
+            let n = b.Fill(0, v)
 
-        if n < 0 then
-            ValueNone
-        else
-            ValueSome(Array.sub (b.At 0) 0 n)
+            if n < 0 then
+                ValueNone
+            else
+                ValueSome(Array.sub (b.At 0) 0 n)
 
     /// A pure-dict key as a state key, when it is an int, a string or a PathKey.
     let toKey (k: obj) : PathKey voption =
@@ -2333,10 +2590,12 @@ type internal ChildSet =
 module internal Replacing =
     type Context =
         {
-            /// replace nodePath key current newValue (the path is built only if a problem is reported).
-            Replace: KeyPath -> PathKey -> obj | null -> obj | null -> obj | null
+            /// replace depth key current newValue, for the child key of the node at depth (the trail
+            /// gives its path if a problem is reported).
+            Replace: int -> PathKey -> obj | null -> obj | null -> obj | null
             Strict: bool
             Errors: ResizeArray<StateError>
+            Trail: PureDict.Trail
         }
 
     let private failed (path: KeyPath) (target: obj | null) (e: exn) =
@@ -2351,7 +2610,8 @@ module internal Replacing =
     /// the value they replace.
     let defaultReplace
         (errors: ResizeArray<StateError>)
-        (nodePath: KeyPath)
+        (trail: PureDict.Trail)
+        (depth: int)
         (key: PathKey)
         (current: obj | null)
         (value: obj | null)
@@ -2374,7 +2634,7 @@ module internal Replacing =
             | :? OverflowException
             | :? NotSupportedException
             | :? ArgumentException as e ->
-                errors.Add(failed (nodePath.Append key) target e)
+                errors.Add(failed (trail.Path(depth, key)) target e)
                 value
 
         match current with
@@ -2396,8 +2656,8 @@ module internal Replacing =
         | :? PathKey as p -> max -1 (Chunk.search keys p)
         | _ -> -1
 
-    let private unknownLeaves (ctx: Context) (givenRev: obj list) (v: obj | null) =
-        PureDict.iterLeaves givenRev v (fun keys -> ctx.Errors.Add(StateError.UnknownPath keys))
+    let private unknownLeaves (ctx: Context) (depth: int) (k: obj) (v: obj | null) =
+        PureDict.iterLeaves (ctx.Trail.GivenRev(depth, k)) v (fun keys -> ctx.Errors.Add(StateError.UnknownPath keys))
 
     let private missingLeaves (ctx: Context) (path: KeyPath) (v: obj | null) =
         match v with
@@ -2414,8 +2674,6 @@ module internal Replacing =
         (depth: int)
         (count: int)
         (s: State)
-        (path: KeyPath)
-        (givenRev: obj list)
         : struct (State * bool) =
         let struct (keys, values) = s.Children()
         let updated = Array.copy values
@@ -2433,19 +2691,18 @@ module internal Replacing =
                 () // An empty sub-dict mentions no leaf.
             elif i < 0 then
                 let before = ctx.Errors.Count
-                unknownLeaves ctx (k :: givenRev) v
+                unknownLeaves ctx depth k v
                 mentioned <- mentioned || ctx.Errors.Count > before
             elif named.Contains i then
                 // A second entry for a named child collides with the first, unless it has no leaves.
                 if sub < 0 || entries.HasLeaves(depth + 1, sub) then
-                    ctx.Errors.Add(StateError.DuplicateKey(List.rev (k :: givenRev)))
+                    ctx.Errors.Add(StateError.DuplicateKey(List.rev (ctx.Trail.GivenRev(depth, k))))
                     mentioned <- true
             else
                 match values.[i] with
                 | :? State as child when sub >= 0 ->
-                    let struct (r, m) =
-                        Deep.guard (fun () ->
-                            node ctx entries (depth + 1) sub child (path.Append keys.[i]) (k :: givenRev))
+                    ctx.Trail.Push(depth, k, keys.[i])
+                    let struct (r, m) = Deep.guard (fun () -> node ctx entries (depth + 1) sub child)
 
                     if m then
                         named.Add i
@@ -2461,7 +2718,7 @@ module internal Replacing =
                             updated.[i] <- box r
                 | _ when sub >= 0 ->
                     let before = ctx.Errors.Count
-                    unknownLeaves ctx (k :: givenRev) v
+                    unknownLeaves ctx depth k v
 
                     if ctx.Errors.Count > before then
                         named.Add i
@@ -2469,21 +2726,21 @@ module internal Replacing =
                 | :? State as child ->
                     named.Add i
                     mentioned <- true
-                    ctx.Errors.Add(StateError.UnknownPath(List.rev (k :: givenRev)))
+                    ctx.Errors.Add(StateError.UnknownPath(List.rev (ctx.Trail.GivenRev(depth, k))))
 
                     if ctx.Strict then
-                        missingLeaves ctx (path.Append keys.[i]) child
+                        missingLeaves ctx (ctx.Trail.Path(depth, keys.[i])) child
                 | leaf ->
                     named.Add i
                     mentioned <- true
-                    updated.[i] <- ctx.Replace path keys.[i] leaf v
+                    updated.[i] <- ctx.Replace depth keys.[i] leaf v
                     changed <- true
 
         // A node the pure dict does not mention is reported whole by its parent's strict check.
         if ctx.Strict && (mentioned || depth = 0) then
             for i in 0 .. keys.Length - 1 do
                 if not (named.Contains i) then
-                    missingLeaves ctx (path.Append keys.[i]) values.[i]
+                    missingLeaves ctx (ctx.Trail.Path(depth, keys.[i])) values.[i]
 
         let result =
             if not changed then
@@ -2521,8 +2778,7 @@ module internal Restoring =
     /// The pure dict's entries for this node are the first count of entries.At depth.
     let rec dict
         (template: State voption option)
-        (path: KeyPath)
-        (givenRev: obj list)
+        (trail: PureDict.Trail)
         (entries: PureDict.EntryBuffers)
         (depth: int)
         (count: int)
@@ -2555,7 +2811,10 @@ module internal Restoring =
             match key with
             | ValueNone ->
                 errors.Add(
-                    StateError.InvalidPureDict(List.rev (k :: givenRev), $"the key {k} is neither an int nor a string")
+                    StateError.InvalidPureDict(
+                        List.rev (trail.GivenRev(depth, k)),
+                        $"the key {k} is neither an int nor a string"
+                    )
                 )
             | ValueSome key ->
                 let sub = entries.Fill(depth + 1, v)
@@ -2576,9 +2835,10 @@ module internal Restoring =
                                     Some ValueNone
                             | Some ValueNone -> Some ValueNone
 
+                        trail.Push(depth, k, key)
+
                         let d =
-                            Deep.guard (fun () ->
-                                dict childTemplate (path.Append key) (k :: givenRev) entries (depth + 1) sub errors)
+                            Deep.guard (fun () -> dict childTemplate trail entries (depth + 1) sub errors)
 
                         if d.Count = 0 then ValueNone else ValueSome(box d)
                     else
@@ -2590,7 +2850,7 @@ module internal Restoring =
                     let o = PureDict.keyObj key
 
                     if not (result.TryAdd(o, value)) then
-                        errors.Add(StateError.IntKeyCollision(path.Append key))
+                        errors.Add(StateError.IntKeyCollision(trail.Path(depth, key)))
 
         result
 
@@ -3075,7 +3335,7 @@ module State =
     let where (predicate: obj | null -> bool) (state: State) =
         let c: Partition.Classifier =
             { Slots = 1
-              Leaf = fun _ _ leaf -> if predicate leaf then 0 else 1
+              Leaf = Func<_, _, _, _>(fun _ _ leaf -> if predicate leaf then 0 else 1)
               Node = None
               NeedsPath = false }
 
@@ -3194,32 +3454,38 @@ module State =
                 | x -> x)
             state
 
-    /// The pure dict's top-level entries, filled into depth 0 of fresh buffers, with their count.
+    /// A rented workspace whose entry buffers hold the pure dict's top-level entries at depth 0, with
+    /// their count. The caller returns the workspace when its walk is done.
     let private entriesOf (pureDict: obj) =
         ArgumentNullException.ThrowIfNull(pureDict, nameof pureDict)
-        let entries = PureDict.EntryBuffers()
+        let w = PureDict.Workspace.Rent()
 
-        match entries.Fill(0, pureDict) with
-        | n when n >= 0 -> Ok(struct (entries, n))
-        | _ -> Error [ StateError.InvalidPureDict([], $"expected a dictionary, got {pureDict.GetType().Name}") ]
+        match w.Entries.Fill(0, pureDict) with
+        | n when n >= 0 -> Ok(struct (w, n))
+        | _ ->
+            w.Return()
+            Error [ StateError.InvalidPureDict([], $"expected a dictionary, got {pureDict.GetType().Name}") ]
 
     [<CompiledName("ReplaceByPureDictWith")>]
     let replaceByPureDictWith (options: ReplaceOptions) (pureDict: obj) (state: State) =
         entriesOf pureDict
-        |> Result.bind (fun (struct (entries, count)) ->
+        |> Result.bind (fun (struct (w, count)) ->
             let errors = ResizeArray()
+            let trail = w.Trail
 
             let replace =
                 match options.Replace with
                 | Some f -> fun _ _ current value -> f current value
-                | None -> Replacing.defaultReplace errors
+                | None -> Replacing.defaultReplace errors trail
 
             let ctx: Replacing.Context =
                 { Replace = replace
                   Strict = options.Strict
-                  Errors = errors }
+                  Errors = errors
+                  Trail = trail }
 
-            let struct (r, _) = Replacing.node ctx entries 0 count state KeyPath.Empty []
+            let struct (r, _) = Replacing.node ctx w.Entries 0 count state
+            w.Return()
 
             if errors.Count > 0 then
                 Error(List.ofSeq errors)
@@ -3232,9 +3498,10 @@ module State =
 
     let private restore (template: State voption option) (pureDict: obj) =
         entriesOf pureDict
-        |> Result.bind (fun (struct (entries, count)) ->
+        |> Result.bind (fun (struct (w, count)) ->
             let errors = ResizeArray()
-            let d = Restoring.dict template KeyPath.Empty [] entries 0 count errors
+            let d = Restoring.dict template w.Trail w.Entries 0 count errors
+            w.Return()
             if errors.Count > 0 then Error(List.ofSeq errors) else Ok d)
 
     [<CompiledName("RestoreIntPaths")>]
