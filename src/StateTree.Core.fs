@@ -2398,12 +2398,12 @@ module internal PureDict =
 
             found
 
-    /// The keys on the current path of a pure-dict walk, one slot per depth: the pure dict's own key
-    /// and the state key it stands for. Paths for error messages are built from it only when a
+    /// The keys on the current path of a walk, one slot per depth: the state key and, in a pure-dict
+    /// walk, the pure dict's own key for it. Paths for error messages are built from it only when a
     /// problem is reported, so a walk that finds none allocates no path.
     [<Sealed>]
     type Trail() =
-        let mutable given: obj array = Array.zeroCreate 8
+        let mutable given: (obj | null) array = Array.zeroCreate 8
         let mutable keys: PathKey array = Array.zeroCreate 8
 
         /// Drops the keys held; whether the trail is small enough to keep for another walk.
@@ -2412,8 +2412,9 @@ module internal PureDict =
             Array.Clear keys
             given.Length <= 64
 
-        /// Records the entry walked into at depth (the node at depth + 1 lies below it).
-        member _.Push(depth: int, k: obj, key: PathKey) =
+        /// Records the entry walked into at depth (the node at depth + 1 lies below it): k is the
+        /// pure dict's own key (null in walks of two states, such as Zip).
+        member _.Push(depth: int, k: obj | null, key: PathKey) =
             if depth >= given.Length then
                 Array.Resize(&given, 2 * depth)
                 Array.Resize(&keys, 2 * depth)
@@ -2426,7 +2427,7 @@ module internal PureDict =
             let mutable rev = []
 
             for d in 0 .. depth - 1 do
-                rev <- given.[d] :: rev
+                rev <- nonNull given.[d] :: rev
 
             k :: rev
 
@@ -3367,7 +3368,16 @@ module State =
         values.[count] <- value
         count <- count + 1
 
-    let rec private zipNode f (nodePath: KeyPath) (a: State) (b: State) (errors: ResizeArray<StateError>) : State =
+    /// The zipped node (null when no leaf is left or on errors). The node is at depth; the trail holds
+    /// the keys above it, for error paths only.
+    let rec private zipNode
+        (f: OptimizedClosures.FSharpFunc<obj | null, obj | null, obj | null>)
+        (trail: PureDict.Trail)
+        (depth: int)
+        (a: State)
+        (b: State)
+        (errors: ResizeArray<StateError>)
+        : State =
         let struct (ka, va) = a.Children()
         let struct (kb, vb) = b.Children()
         // On success the output has a's keys, unless a pair of sub-states without leaves drops out:
@@ -3386,27 +3396,27 @@ module State =
                 else ka.[i].CompareTo kb.[j]
 
             if c < 0 then
-                onlyIn true (nodePath.Append ka.[i]) va.[i] errors
+                onlyIn true (trail.Path(depth, ka.[i])) va.[i] errors
                 i <- i + 1
             elif c > 0 then
-                onlyIn false (nodePath.Append kb.[j]) vb.[j] errors
+                onlyIn false (trail.Path(depth, kb.[j])) vb.[j] errors
                 j <- j + 1
             else
                 match va.[i], vb.[j] with
                 | (:? State as x), (:? State as y) ->
-                    let path = nodePath.Append ka.[i]
-                    let r = Deep.guard (fun () -> zipNode f path x y errors)
+                    trail.Push(depth, null, ka.[i])
+                    let r = Deep.guard (fun () -> zipNode f trail (depth + 1) x y errors)
 
                     if not (Node.isNull' r) then
                         keepZipped ka &keys values &count ka.[i] (box r)
                 | (:? State), _
                 | _, (:? State) ->
-                    let path = nodePath.Append ka.[i]
+                    let path = trail.Path(depth, ka.[i])
                     onlyIn true path va.[i] errors
                     onlyIn false path vb.[j] errors
                 | x, y ->
                     if errors.Count = 0 then
-                        keepZipped ka &keys values &count ka.[i] (f x y)
+                        keepZipped ka &keys values &count ka.[i] (f.Invoke(x, y))
 
                 i <- i + 1
                 j <- j + 1
@@ -3422,7 +3432,8 @@ module State =
     [<CompiledName("Zip")>]
     let zip (f: obj | null -> obj | null -> obj | null) (first: State) (second: State) =
         let errors = ResizeArray()
-        let r = zipNode f KeyPath.Empty first second errors
+        let f = OptimizedClosures.FSharpFunc<_, _, _>.Adapt f
+        let r = zipNode f (PureDict.Trail()) 0 first second errors
 
         if errors.Count > 0 then
             Error(List.ofSeq errors)
