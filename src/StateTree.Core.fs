@@ -7,6 +7,7 @@ open System
 open System.Collections
 open System.Collections.Generic
 open System.Collections.Immutable
+open System.Diagnostics
 open System.Globalization
 open System.Runtime.CompilerServices
 open System.Runtime.ExceptionServices
@@ -1147,20 +1148,53 @@ module internal Chunk =
             for child in c.Children do
                 iter child f
 
+// children: the values array of a small node, or the B+tree of a large one. One field for both and
+// no stored count keep a node at 40 bytes: a 1M-leaf model has hundreds of thousands of them.
 [<Sealed>]
-type State
-    internal (keys: PathKey array, values: (obj | null) array, tree: Chunk, count: int, leafCount: int, emptyBelow: int)
-    =
-    static let empty = State([||], [||], null, 0, 0, 0)
+type State private (keys: PathKey array, children: obj, leafCount: int, emptyBelow: int) =
+    static let noValues: (obj | null) array = [||]
+    static let empty = State([||], noValues, null, 0, 0, 0)
+
+    /// A node from the keys and values of a small node (tree null), or from the tree of a large one
+    /// (keys and values empty), holding count children.
+    internal new
+        (keys: PathKey array, values: (obj | null) array, tree: Chunk, count: int, leafCount: int, emptyBelow: int) =
+        System.Diagnostics.Debug.Assert((if isNull tree then keys.Length else tree.Count) = count)
+
+        State(
+            keys,
+            (match tree with
+             | null -> values :> obj
+             | t -> nonNull (t :> obj | null)),
+            leafCount,
+            emptyBelow
+        )
 
     static member internal EmptyState = empty
 
-    /// Keys and values of a small node (tree = null); empty arrays for a large one.
+    /// children of a small node, without the cast check (only values arrays and chunks are stored).
+    static member inline private AsValues(children: obj) : (obj | null) array =
+        nonNull (Unsafe.As<(obj | null) array> children)
+
+    /// Keys and values of a small node (Tree = null); empty arrays for a large one.
     member internal _.FlatKeys = keys
-    member internal _.FlatValues = values
+
+    member internal _.FlatValues: (obj | null) array =
+        match children with
+        | :? Chunk -> noValues
+        | values -> State.AsValues values
+
     /// The B+tree of a large node (more than Chunk.FlatMax children), else null.
-    member internal _.Tree = tree
-    member _.Count = count
+    member internal _.Tree: Chunk =
+        match children with
+        | :? Chunk as tree -> tree
+        | _ -> null
+
+    member _.Count =
+        match children with
+        | :? Chunk as tree -> tree.Count
+        | _ -> keys.Length
+
     member _.LeafCount = leafCount
     /// How many children are empty sub-states or have one below them (flat operations drop those).
     member internal _.EmptyBelow = emptyBelow
@@ -1168,26 +1202,26 @@ type State
 
     /// The children in key order; large nodes are copied out of their tree.
     member internal _.Children() : struct (PathKey array * (obj | null) array) =
-        match tree with
-        | null -> struct (keys, values)
-        | t ->
-            let k = Array.zeroCreate count
-            let v = Array.zeroCreate count
+        match children with
+        | :? Chunk as t ->
+            let k = Array.zeroCreate t.Count
+            let v = Array.zeroCreate t.Count
             Chunk.copyTo t k v 0 |> ignore
             struct (k, v)
+        | values -> struct (keys, State.AsValues values)
 
     member internal _.TryGet(key: PathKey, value: outref<obj | null>) : bool =
-        match tree with
-        | null ->
+        match children with
+        | :? Chunk as t -> Chunk.tryFind t key &value
+        | values ->
             let i = Chunk.search keys key
 
             if i >= 0 then
-                value <- values.[i]
+                value <- (State.AsValues values).[i]
                 true
             else
                 value <- null
                 false
-        | t -> Chunk.tryFind t key &value
 
     /// What a child adds to its parent's leaf count, and whether it holds an empty sub-state.
     static member inline internal LeavesOf(v: obj | null) =
