@@ -7,7 +7,6 @@ open System
 open System.Collections
 open System.Collections.Generic
 open System.Collections.Immutable
-open System.Diagnostics
 open System.Globalization
 open System.Runtime.CompilerServices
 open System.Runtime.ExceptionServices
@@ -339,7 +338,8 @@ module internal Deep =
         if low <> 0n && here > low then
             true
         elif RuntimeHelpers.TryEnsureSufficientExecutionStack() then
-            // The runtime approves when at least 64 KB remain; the margin keeps 48 KB for callers.
+            // The runtime approves when at least 128 KB remain (64 KB on 32-bit platforms); the
+            // margin leaves at least 48 KB to whatever runs above the mark.
             StackMark.Low <- here - 16n * 1024n
             true
         else
@@ -1301,8 +1301,10 @@ type State private (keys: PathKey array, children: obj, leafCount: int, emptyBel
         elif a.Count <> b.Count || a.LeafCount <> b.LeafCount || a.EmptyBelow <> b.EmptyBelow then
             false
         else
+            // Equal counts: both flat or both trees (a node is a tree exactly when it has more
+            // than Chunk.FlatMax children).
             match a.Tree, b.Tree with
-            | null, null -> State.EntriesEqual(a.FlatKeys, a.FlatValues, b.FlatKeys, b.FlatValues)
+            | null, _ -> State.EntriesEqual(a.FlatKeys, a.FlatValues, b.FlatKeys, b.FlatValues)
             | x, y ->
                 match State.ChunksEqual(x, y) with
                 | -1 ->

@@ -551,3 +551,38 @@ module Identity =
     [<Property>]
     let ``operations that change nothing return their input instance`` (s: FlatState) (c: PathCase) =
         noOpsReturnTheInput s c
+
+// ---------------------------------------------------------------------------------------------
+// Storage does not show: a node of more than 64 children is a B+tree whose chunks are cut by how
+// it was built (all at once, or by removing a child), and a tree that falls to 64 becomes flat.
+
+let storageIsInvisible (size: byte) (removed: byte) =
+    let n = 2 + int size % 140
+    let gone = int removed % n
+
+    let entry i =
+        PathKey.FromIndex i, box (Param(float i))
+
+    let shrunk =
+        State.ofList [ for i in 0 .. n - 1 -> entry i ]
+        |> State.remove (KeyPath.Of(PathKey.FromIndex gone))
+
+    let built =
+        State.ofList
+            [ for i in 0 .. n - 1 do
+                  if i <> gone then
+                      entry i ]
+
+    expectEqual $"{n} children less child {gone}, against the same built directly" built shrunk
+    expectEqual "and the other way round" shrunk built
+    expectEqual "their hashes" (built.GetHashCode()) (shrunk.GetHashCode())
+
+    let wrapped (s: State) =
+        State.ofList [ PathKey.FromName "layers", box s ]
+
+    expectEqual "as sub-states" (wrapped built) (wrapped shrunk)
+
+module Storage =
+    [<Property>]
+    let ``equality and hashing do not depend on how a node is stored`` (size: byte) (removed: byte) =
+        storageIsInvisible size removed
