@@ -1258,7 +1258,7 @@ type State private (keys: PathKey array, children: obj, leafCount: int, emptyBel
         | (:? State as x), (:? State as y) -> Deep.guard (fun () -> State.NodeEquals(x, y))
         | (:? State), _
         | _, (:? State) -> false
-        | (:? Variable as v), w -> obj.ReferenceEquals(v, w) || v.Equals w
+        | (:? Variable as v), w -> v.Equals w
         | x, y -> Leaf.equals x y
 
     static member private EntriesEqual
@@ -1503,21 +1503,29 @@ module internal Node =
             s
         else
             let struct (keys, values) = s.Children()
-            let k = ResizeArray(keys.Length)
-            let v = ResizeArray(keys.Length)
+            withoutEmpties keys values
 
-            for i in 0 .. keys.Length - 1 do
-                match values.[i] with
-                | :? State as c ->
-                    let d = Deep.guard (fun () -> dropEmpties c)
+    /// The node of these children (sorted keys) less every sub-state without leaves, and with the
+    /// empty sub-states below the others dropped too; null when no child is left.
+    and withoutEmpties (keys: PathKey array) (values: (obj | null) array) : State =
+        let k = ResizeArray(keys.Length)
+        let v = ResizeArray(keys.Length)
 
-                    if not (isNull' d) then
-                        k.Add keys.[i]
-                        v.Add(box d)
-                | leaf ->
+        for i in 0 .. keys.Length - 1 do
+            match values.[i] with
+            | :? State as c ->
+                let d = Deep.guard (fun () -> dropEmpties c)
+
+                if not (isNull' d) then
                     k.Add keys.[i]
-                    v.Add leaf
+                    v.Add(box d)
+            | leaf ->
+                k.Add keys.[i]
+                v.Add leaf
 
+        if k.Count = 0 then
+            Unchecked.defaultof<State>
+        else
             State.OfArrays(k.ToArray(), v.ToArray())
 
     let orEmpty (s: State) = if isNull' s then empty else s
@@ -1610,6 +1618,22 @@ module internal Node =
             match values.[i] with
             | :? State as c -> Deep.guard (fun () -> iterLeaves (nodePath.Append keys.[i]) c f)
             | leaf -> f (nodePath.Append keys.[i]) leaf
+
+/// One spare instance of a walk's buffers per thread, taken at the start of a call and kept again at
+/// its end, so that operations on small states do not build their buffers each time. Take empties
+/// the slot, so a call made while the buffers are in use (a predicate that filters) gets its own.
+type internal Spare<'T when 'T: not struct and 'T: null> =
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private item: 'T
+
+    /// The thread's spare, or null when it has none.
+    static member Take() : 'T =
+        let x = Spare<'T>.item
+        Spare<'T>.item <- null
+        x
+
+    /// Makes x the thread's spare; it must hold no state or leaf of the finished call.
+    static member Keep(x: 'T) = Spare<'T>.item <- x
 
 /// Key arrays are immutable, so nodes with the same children keys can share one array. An operation
 /// that builds many nodes keeps one of these to find an array it already made for the same keys
@@ -1812,17 +1836,12 @@ module internal Partition =
         let mutable results: State array = [||]
         let mutable shared = Unchecked.defaultof<KeyArrays>
 
-        [<ThreadStatic; DefaultValue>]
-        static val mutable private spare: Partitioner
-
         /// The thread's spare walker, or a new one when it has none (or a walk on it is under way).
         static member Rent(classifier: Classifier) =
             let w =
-                match Partitioner.spare with
+                match Spare<Partitioner>.Take() with
                 | null -> Partitioner()
-                | w ->
-                    Partitioner.spare <- null
-                    w
+                | w -> w
 
             w.Start classifier
             w
@@ -1843,7 +1862,7 @@ module internal Partition =
                 picks.Length <= 64
                 && picks |> Array.forall (fun p -> p.Capacity <= Chunk.FlatMax)
             then
-                Partitioner.spare <- w
+                Spare.Keep w
 
         member _.Results = results
 
@@ -2007,14 +2026,10 @@ module internal Merging =
         let cursorsAt = ResizeArray<int array>()
         let runsAt = ResizeArray<State array>()
 
-        [<ThreadStatic; DefaultValue>]
-        static val mutable private spare: Merger
-
         static member Rent() =
-            match Merger.spare with
+            match Spare<Merger>.Take() with
             | null -> Merger()
             | m ->
-                Merger.spare <- null
                 m.Start()
                 m
 
@@ -2029,7 +2044,7 @@ module internal Merging =
                 keysAt.Count <= 64
                 && keysAt |> Seq.forall (fun k -> k.Length <= 2 * Chunk.FlatMax)
             then
-                Merger.spare <- m
+                Spare.Keep m
 
         member private _.Reserve(depth: int, inputs: int, capacity: int) =
             while keysAt.Count <= depth do
@@ -2308,7 +2323,7 @@ module internal PureDict =
     /// The entries of the pure-dict nodes on the current path of a walk, one reused buffer per depth.
     [<Sealed>]
     type EntryBuffers() =
-        // Made on first use: most calls (a leaf given to SetItem) never need one.
+        // Made on first use: a value that turns out to be a leaf needs none.
         let mutable buffers: struct (obj * (obj | null)) array array = [||]
         // The buffer being filled and how many entries it holds so far.
         let mutable current: struct (obj * (obj | null)) array = [||]
@@ -2483,25 +2498,20 @@ module internal PureDict =
         let entries = EntryBuffers()
         let trail = Trail()
 
-        [<ThreadStatic; DefaultValue>]
-        static val mutable private spare: Workspace
-
         member _.Entries = entries
         member _.Trail = trail
 
         /// The thread's spare, or a new one when it has none (or a walk on it is under way).
         static member Rent() =
-            match Workspace.spare with
+            match Spare<Workspace>.Take() with
             | null -> Workspace()
-            | w ->
-                Workspace.spare <- null
-                w
+            | w -> w
 
         /// Keeps the workspace as the thread's spare unless a large dict grew its buffers; it holds
         /// no key or value of the walk afterwards.
         member w.Return() =
             if entries.Clear() && trail.Clear() then
-                Workspace.spare <- w
+                Spare.Keep w
 
     /// The entries of a dictionary-like value, or None for a leaf (see EntryBuffers.Fill).
     let tryEntries (v: obj | null) : struct (obj * (obj | null)) array voption =
@@ -2787,25 +2797,7 @@ module internal Replacing =
                 State.OfArrays(keys, updated)
             else
                 // A flat round trip: empty sub-states go.
-                let k = ResizeArray(keys.Length)
-                let v = ResizeArray(keys.Length)
-
-                for i in 0 .. keys.Length - 1 do
-                    match updated.[i] with
-                    | :? State as c ->
-                        let d = Node.dropEmpties c
-
-                        if not (Node.isNull' d) then
-                            k.Add keys.[i]
-                            v.Add(box d)
-                    | leaf ->
-                        k.Add keys.[i]
-                        v.Add leaf
-
-                if k.Count = 0 then
-                    Unchecked.defaultof<State>
-                else
-                    State.OfArrays(k.ToArray(), v.ToArray())
+                Node.withoutEmpties keys updated
 
         struct (result, mentioned)
 
@@ -3327,38 +3319,21 @@ module State =
             Unchecked.defaultof<State>
         else
             let struct (keys, values) = s.Children()
+            let out = Array.zeroCreate keys.Length
 
-            if not s.HasEmpty then
-                // Same keys, new values: a flat node shares its keys array with the input.
-                let out = Array.zeroCreate keys.Length
-
-                for i in 0 .. keys.Length - 1 do
-                    out.[i] <-
-                        match values.[i] with
-                        | :? State as c ->
-                            let childPath = if withPath then nodePath.Append keys.[i] else nodePath
-                            box (Deep.guard (fun () -> mapNode f withPath childPath c))
-                        | leaf -> f nodePath keys.[i] leaf
-
-                State.OfArrays(keys, out)
-            else
-                let k = ResizeArray(keys.Length)
-                let v = ResizeArray(keys.Length)
-
-                for i in 0 .. keys.Length - 1 do
+            for i in 0 .. keys.Length - 1 do
+                out.[i] <-
                     match values.[i] with
                     | :? State as c ->
                         let childPath = if withPath then nodePath.Append keys.[i] else nodePath
-                        let r = Deep.guard (fun () -> mapNode f withPath childPath c)
+                        box (Node.orEmpty (Deep.guard (fun () -> mapNode f withPath childPath c)))
+                    | leaf -> f nodePath keys.[i] leaf
 
-                        if not (Node.isNull' r) then
-                            k.Add keys.[i]
-                            v.Add(box r)
-                    | leaf ->
-                        k.Add keys.[i]
-                        v.Add(f nodePath keys.[i] leaf)
-
-                State.OfArrays(k.ToArray(), v.ToArray())
+            if not s.HasEmpty then
+                // Same keys, new values: a flat node shares its keys array with the input.
+                State.OfArrays(keys, out)
+            else
+                Node.withoutEmpties keys out
 
     [<CompiledName("Map")>]
     let map (f: KeyPath -> obj | null -> obj | null) (state: State) =
