@@ -1148,12 +1148,196 @@ module internal Chunk =
             for child in c.Children do
                 iter child f
 
-// children: the values array of a small node, or the B+tree of a large one. One field for both and
-// no stored count keep a node at 40 bytes: a 1M-leaf model has hundreds of thousands of them.
+/// The structure of a small sub-tree without its leaves: its keys and, per key, the shape of the
+/// sub-state there or null for a leaf. A packed node (see State) keeps one shape and one array of
+/// all its leaves in path order instead of a node object and a values array per sub-tree: a layer
+/// of 32 leaves in 8 blocks is 2 objects instead of 18, which is what bulk operations on large
+/// states pay for in allocation and garbage collection. Shapes are immutable and shared (Intern).
+[<Sealed; AllowNullLiteral>]
+type internal Shape private (keys: PathKey array, kids: Shape array, leafCount: int, depth: int) =
+    // The last shapes made on this thread, by identity of their keys and kid shapes.
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private recent: Shape array | null
+
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private lastA: Shape
+
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private lastB: Shape
+
+    /// The largest sub-tree kept packed: an update copies its leaf array, so this bounds SetItem.
+    static member MaxLeaves = 64
+
+    /// The deepest shape kept packed: walks over shapes recurse without the stack guard.
+    static member MaxDepth = 8
+
+    member _.Keys = keys
+    /// Levels of nodes: 1 for leaves only.
+    member _.Depth = depth
+    /// Per key, the sub-state's shape, or null for a leaf; empty for a shape of leaves only.
+    member _.Kids = kids
+    member _.LeafCount = leafCount
+    /// Every child a leaf: the leaf array is then the node's values array.
+    member _.IsFlat = kids.Length = 0
+
+    /// The shape of child i (null: a leaf).
+    member _.Kid(i: int) : Shape =
+        if kids.Length = 0 then null else kids.[i]
+
+    /// The number of leaves child i holds.
+    member s.LeavesOf(i: int) =
+        match s.Kid i with
+        | null -> 1
+        | k -> k.LeafCount
+
+    /// The index in the leaf array of child i's first leaf.
+    member s.StartOf(i: int) =
+        let mutable at = 0
+
+        for j in 0 .. i - 1 do
+            at <- at + s.LeavesOf j
+
+        at
+
+    /// The shape of keys and kids.[0 .. keys.Length - 1] (kids null for a node of leaves only): one
+    /// made before on this thread for the same key array and kid shapes, else a new one. Equal
+    /// shapes may still be distinct instances (built from different key arrays); Equals compares
+    /// those structurally.
+    static member Intern(keys: PathKey array, kids: Shape array | null, leafCount: int) : Shape =
+        let table =
+            match Shape.recent with
+            | null ->
+                let t = Array.zeroCreate 1024
+                Shape.recent <- t
+                t
+            | t -> t
+
+        let mutable h = RuntimeHelpers.GetHashCode keys
+
+        match kids with
+        | null -> ()
+        | kids ->
+            for i in 0 .. keys.Length - 1 do
+                h <-
+                    h * 31
+                    + (match kids.[i] with
+                       | null -> 7
+                       | k -> RuntimeHelpers.GetHashCode k)
+
+        let slot = (h &&& 0x7fffffff) % table.Length
+        let found = table.[slot]
+
+        let same =
+            not (isNull found)
+            && obj.ReferenceEquals(found.Keys, keys)
+            && (match kids with
+                | null -> found.IsFlat
+                | kids ->
+                    not found.IsFlat
+                    && (let mutable i = 0
+
+                        while i < keys.Length && obj.ReferenceEquals(found.Kids.[i], kids.[i]) do
+                            i <- i + 1
+
+                        i = keys.Length))
+
+        if same then
+            found
+        else
+            let made =
+                match kids with
+                | null -> Shape(keys, [||], leafCount, 1)
+                | kids ->
+                    let mutable depth = 1
+
+                    for i in 0 .. keys.Length - 1 do
+                        match kids.[i] with
+                        | null -> ()
+                        | k -> depth <- max depth (k.Depth + 1)
+
+                    Shape(keys, Array.sub kids 0 keys.Length, leafCount, depth)
+
+            table.[slot] <- made
+            made
+
+    /// The shape of the leaves whose bits are set in mask (bit j: the leaf at index j, counted from
+    /// at), without the sub-states left with no leaf; null when no leaf is kept.
+    static member Prune(shape: Shape, mask: uint64, at: byref<int>) : Shape =
+        let n = shape.Keys.Length
+        let keys = ResizeArray<PathKey>(n)
+        let kids = ResizeArray<Shape>(n)
+        let mutable anySub = false
+        let mutable leaves = 0
+
+        for i in 0 .. n - 1 do
+            match shape.Kid i with
+            | null ->
+                if mask &&& (1UL <<< at) <> 0UL then
+                    keys.Add shape.Keys.[i]
+                    kids.Add null
+                    leaves <- leaves + 1
+
+                at <- at + 1
+            | kid ->
+                let p = Shape.Prune(kid, mask, &at)
+
+                if not (isNull p) then
+                    keys.Add shape.Keys.[i]
+                    kids.Add p
+                    anySub <- true
+                    leaves <- leaves + p.LeafCount
+
+        if keys.Count = 0 then
+            null
+        else
+            Shape.Intern(keys.ToArray(), (if anySub then kids.ToArray() |> withNull else null), leaves)
+
+    /// Structural equality (keys and kid shapes). Two states built apart have distinct but equal
+    /// shapes, compared again for every node of theirs: the last equal pair is remembered.
+    static member Same(a: Shape, b: Shape) : bool =
+        obj.ReferenceEquals(a, b)
+        || obj.ReferenceEquals(a, Shape.lastA) && obj.ReferenceEquals(b, Shape.lastB)
+        || Shape.Compare(a, b)
+           && (Shape.lastA <- a
+               Shape.lastB <- b
+               true)
+
+    static member private Compare(a: Shape, b: Shape) : bool =
+        a.LeafCount = b.LeafCount
+        && a.Keys.Length = b.Keys.Length
+        && a.IsFlat = b.IsFlat
+        && (let mutable same = true
+            let mutable i = 0
+
+            while same && i < a.Keys.Length do
+                same <-
+                    a.Keys.[i].Equals b.Keys.[i]
+                    && (match a.Kid i, b.Kid i with
+                        | null, null -> true
+                        | null, _
+                        | _, null -> false
+                        | x, y -> Shape.Compare(x, y))
+
+                i <- i + 1
+
+            same)
+
+/// A node is stored one of three ways. Plain: children holds the values array of at most
+/// Chunk.FlatMax children (sub-states and leaves), or the B+tree of a larger node; shape is null.
+/// Flat: a plain node of leaves only that also knows its Shape, so a parent can pack it. Packed:
+/// a small sub-tree (see Shape) whose children holds all its leaves in path order; its sub-states
+/// exist only as views made when asked for (FlatValues, TryGet). Equality, hashing and every
+/// operation give the same answers for all three.
+// One field for a small node's values, a large node's tree or a packed node's leaves, and no
+// stored count, keep a node at 48 bytes.
 [<Sealed>]
-type State private (keys: PathKey array, children: obj, leafCount: int, emptyBelow: int) =
+type State private (keys: PathKey array, children: obj, shape: Shape, leafCount: int, emptyBelow: int) =
     static let noValues: (obj | null) array = [||]
     static let empty = State([||], noValues, null, 0, 0, 0)
+
+    // Kid shapes of the node being packed (OfArrays), reused on this thread.
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private kidShapes: Shape array | null
 
     /// A node from the keys and values of a small node (tree null), or from the tree of a large one
     /// (keys and values empty), holding count children.
@@ -1166,23 +1350,55 @@ type State private (keys: PathKey array, children: obj, leafCount: int, emptyBel
             (match tree with
              | null -> values :> obj
              | t -> nonNull (t :> obj | null)),
+            null,
             leafCount,
             emptyBelow
         )
 
     static member internal EmptyState = empty
 
+
     /// children of a small node, without the cast check (only values arrays and chunks are stored).
     static member inline private AsValues(children: obj) : (obj | null) array =
         nonNull (Unsafe.As<(obj | null) array> children)
 
+    /// A flat or packed node of this shape holding these leaves (owned by the node).
+    static member internal OfShape(shape: Shape, leaves: (obj | null) array) =
+        State(shape.Keys, leaves, shape, shape.LeafCount, 0)
+
+    /// The shape of a flat or packed node, else null.
+    member internal _.Shape = shape
+
+    /// A packed node: a shape with sub-states, the leaves in one array.
+    member internal _.IsPacked = not (isNull shape) && not shape.IsFlat
+
+    /// The leaves of a flat or packed node in path order (for a flat node, its values).
+    member internal _.LeafArray: (obj | null) array = State.AsValues children
+
+    /// The values of a packed node's children: its leaves, and views of its sub-trees.
+    member private _.Unpack() : (obj | null) array =
+        let leaves = State.AsValues children
+        let values = Array.zeroCreate keys.Length
+        let mutable at = 0
+
+        for i in 0 .. keys.Length - 1 do
+            match shape.Kid i with
+            | null ->
+                values.[i] <- leaves.[at]
+                at <- at + 1
+            | kid ->
+                values.[i] <- State.OfShape(kid, Array.sub leaves at kid.LeafCount)
+                at <- at + kid.LeafCount
+
+        values
+
     /// Keys and values of a small node (Tree = null); empty arrays for a large one.
     member internal _.FlatKeys = keys
 
-    member internal _.FlatValues: (obj | null) array =
+    member internal s.FlatValues: (obj | null) array =
         match children with
         | :? Chunk -> noValues
-        | values -> State.AsValues values
+        | values -> if s.IsPacked then s.Unpack() else State.AsValues values
 
     /// The B+tree of a large node (more than Chunk.FlatMax children), else null.
     member internal _.Tree: Chunk =
@@ -1201,27 +1417,36 @@ type State private (keys: PathKey array, children: obj, leafCount: int, emptyBel
     member internal _.HasEmpty = emptyBelow > 0
 
     /// The children in key order; large nodes are copied out of their tree.
-    member internal _.Children() : struct (PathKey array * (obj | null) array) =
+    member internal s.Children() : struct (PathKey array * (obj | null) array) =
         match children with
         | :? Chunk as t ->
             let k = Array.zeroCreate t.Count
             let v = Array.zeroCreate t.Count
             Chunk.copyTo t k v 0 |> ignore
             struct (k, v)
-        | values -> struct (keys, State.AsValues values)
+        | values -> struct (keys, (if s.IsPacked then s.Unpack() else State.AsValues values))
 
-    member internal _.TryGet(key: PathKey, value: outref<obj | null>) : bool =
+    member internal s.TryGet(key: PathKey, value: outref<obj | null>) : bool =
         match children with
         | :? Chunk as t -> Chunk.tryFind t key &value
         | values ->
             let i = Chunk.search keys key
 
-            if i >= 0 then
+            if i < 0 then
+                value <- null
+                false
+            elif not s.IsPacked then
                 value <- (State.AsValues values).[i]
                 true
             else
-                value <- null
-                false
+                let at = shape.StartOf i
+
+                value <-
+                    match shape.Kid i with
+                    | null -> (State.AsValues values).[at]
+                    | kid -> State.OfShape(kid, Array.sub (State.AsValues values) at kid.LeafCount)
+
+                true
 
     /// What a child adds to its parent's leaf count, and whether it holds an empty sub-state.
     static member inline internal LeavesOf(v: obj | null) =
@@ -1234,22 +1459,62 @@ type State private (keys: PathKey array, children: obj, leafCount: int, emptyBel
         | :? State as s -> if s.Count = 0 || s.EmptyBelow > 0 then 1 else 0
         | _ -> 0
 
-    /// A node from sorted, distinct keys; the arrays are owned by the new node.
+    /// A node from sorted, distinct keys; the arrays are owned by the new node. A small sub-tree
+    /// whose sub-states are all flat or packed is packed (see Shape).
     static member internal OfArrays(keys: PathKey array, values: (obj | null) array) : State =
         if keys.Length = 0 then
             empty
         else
             let mutable leaves = 0
             let mutable empties = 0
+            let mutable subs = 0
+            let mutable packable = true
 
             for v in values do
-                leaves <- leaves + State.LeavesOf v
-                empties <- empties + State.EmptyOf v
+                match v with
+                | :? State as c ->
+                    leaves <- leaves + c.LeafCount
+                    empties <- empties + (if c.Count = 0 || c.EmptyBelow > 0 then 1 else 0)
+                    subs <- subs + 1
+                    packable <- packable && not (isNull c.Shape) && c.Shape.Depth < Shape.MaxDepth
+                | _ -> leaves <- leaves + 1
 
-            if keys.Length <= Chunk.FlatMax then
-                State(keys, values, null, keys.Length, leaves, empties)
-            else
+            if keys.Length > Chunk.FlatMax then
                 State([||], [||], Chunk.ofSorted keys values, keys.Length, leaves, empties)
+            elif empties > 0 || leaves > Shape.MaxLeaves then
+                State(keys, values, null, keys.Length, leaves, empties)
+            elif subs = 0 then
+                State(keys, values, Shape.Intern(keys, null, leaves), leaves, 0)
+            elif packable then
+                State.Pack(keys, values, leaves)
+            else
+                State(keys, values, null, keys.Length, leaves, empties)
+
+    /// The packed node of these children: leaves, and flat or packed sub-states.
+    static member private Pack(keys: PathKey array, values: (obj | null) array, leafCount: int) : State =
+        let kids =
+            match State.kidShapes with
+            | null ->
+                let k = Array.zeroCreate Chunk.FlatMax
+                State.kidShapes <- k
+                k
+            | k -> k
+
+        let leaves = Array.zeroCreate leafCount
+        let mutable at = 0
+
+        for i in 0 .. keys.Length - 1 do
+            match values.[i] with
+            | :? State as c ->
+                kids.[i] <- c.Shape
+                Array.blit c.LeafArray 0 leaves at c.LeafCount
+                at <- at + c.LeafCount
+            | leaf ->
+                kids.[i] <- null
+                leaves.[at] <- leaf
+                at <- at + 1
+
+        State(keys, leaves, Shape.Intern(keys, kids, leafCount), leafCount, 0)
 
     /// Two children of equal nodes: sub-states recursively, variables (the common leaf) by their own
     /// Equals before the general leaf comparison and its interface tests.
@@ -1260,6 +1525,20 @@ type State private (keys: PathKey array, children: obj, leafCount: int, emptyBel
         | _, (:? State) -> false
         | (:? Variable as v), w -> v.Equals w
         | x, y -> Leaf.equals x y
+
+    static member private LeavesEqual(x: (obj | null) array, y: (obj | null) array) : bool =
+        let mutable same = true
+        let mutable i = 0
+
+        while same && i < x.Length do
+            same <-
+                match x.[i] with
+                | :? Variable as v -> v.Equals y.[i]
+                | a -> Leaf.equals a y.[i]
+
+            i <- i + 1
+
+        same
 
     static member private EntriesEqual
         (ak: PathKey array, av: (obj | null) array, bk: PathKey array, bv: (obj | null) array)
@@ -1300,6 +1579,9 @@ type State private (keys: PathKey array, children: obj, leafCount: int, emptyBel
             true
         elif a.Count <> b.Count || a.LeafCount <> b.LeafCount || a.EmptyBelow <> b.EmptyBelow then
             false
+        elif not (isNull a.Shape) && not (isNull b.Shape) then
+            // A shape is the whole structure below a node (it holds no empty sub-state).
+            Shape.Same(a.Shape, b.Shape) && State.LeavesEqual(a.LeafArray, b.LeafArray)
         else
             // Equal counts: both flat or both trees (a node is a tree exactly when it has more
             // than Chunk.FlatMax children).
@@ -1339,10 +1621,30 @@ type State private (keys: PathKey array, children: obj, leafCount: int, emptyBel
 
             h
 
+    /// EntriesHash of a packed node, its sub-trees read from the leaf array (from at).
+    static member private PackedHash(shape: Shape, leaves: (obj | null) array, at: byref<int>) : int =
+        let mutable h = shape.Keys.Length
+
+        for i in 0 .. shape.Keys.Length - 1 do
+            let c =
+                match shape.Kid i with
+                | null ->
+                    at <- at + 1
+                    State.ChildHash leaves.[at - 1]
+                | kid -> State.PackedHash(kid, leaves, &at)
+
+            h <- (h * 31 + shape.Keys.[i].GetHashCode()) * 31 + c
+
+        h
+
     static member internal NodeHash(s: State) : int =
-        match s.Tree with
-        | null -> State.EntriesHash(s.Count, s.FlatKeys, s.FlatValues)
-        | t -> State.ChunkHash(s.Count, t)
+        if s.IsPacked then
+            let mutable at = 0
+            State.PackedHash(s.Shape, s.LeafArray, &at)
+        else
+            match s.Tree with
+            | null -> State.EntriesHash(s.Count, s.FlatKeys, s.FlatValues)
+            | t -> State.ChunkHash(s.Count, t)
 
     static member private Indent(sb: StringBuilder, level: int) = sb.Append(' ', 2 * level) |> ignore
 
@@ -1530,6 +1832,20 @@ module internal Node =
 
     let orEmpty (s: State) = if isNull' s then empty else s
 
+    /// The node of a shape whose children at leaf positions are values.[at ..] in path order (which
+    /// may hold sub-states), built node by node.
+    let rec ofShapeValues (shape: Shape) (values: (obj | null) array) (at: byref<int>) : State =
+        let v = Array.zeroCreate shape.Keys.Length
+
+        for i in 0 .. shape.Keys.Length - 1 do
+            match shape.Kid i with
+            | null ->
+                v.[i] <- values.[at]
+                at <- at + 1
+            | kid -> v.[i] <- ofShapeValues kid values &at
+
+        State.OfArrays(shape.Keys, v)
+
     let private withCounts (s: State) (old: obj | null) (hadOld: bool) (value: obj | null) =
         let leaves =
             s.LeafCount + State.LeavesOf value - (if hadOld then State.LeavesOf old else 0)
@@ -1609,6 +1925,39 @@ module internal Node =
                 State(k, v, null, s.Count - 1, leaves, empties)
             else
                 State([||], [||], root, s.Count - 1, leaves, empties)
+
+    /// The packed node s with the leaf at keys.[from ..] (a path inside it) set to value, its shape
+    /// unchanged: O(leaves of s). Null when that path is not a leaf of s or value is a sub-state.
+    let setPacked (s: State) (keys: PathKey array) (from: int) (value: obj | null) : State =
+        match value with
+        | :? State -> Unchecked.defaultof<State>
+        | _ ->
+            let mutable shape = s.Shape
+            let mutable at = 0
+            let mutable k = from
+            let mutable result = Unchecked.defaultof<State>
+
+            while not (isNull shape) do
+                let i = Chunk.search shape.Keys keys.[k]
+
+                if i < 0 then
+                    shape <- null
+                else
+                    at <- at + shape.StartOf i
+
+                    match shape.Kid i with
+                    | null ->
+                        if k = keys.Length - 1 then
+                            let leaves = Array.copy s.LeafArray
+                            leaves.[at] <- value
+                            result <- State.OfShape(s.Shape, leaves)
+
+                        shape <- null
+                    | kid ->
+                        shape <- if k = keys.Length - 1 then null else kid
+                        k <- k + 1
+
+            result
 
     /// Calls f on every leaf below s with its path.
     let rec iterLeaves (nodePath: KeyPath) (s: State) (f: KeyPath -> obj | null -> unit) : unit =
@@ -1835,6 +2184,10 @@ module internal Partition =
         let mutable picks: Picks array = [||]
         let mutable results: State array = [||]
         let mutable shared = Unchecked.defaultof<KeyArrays>
+        // Packed nodes: the group of each leaf, and the pruned shape of each (shape, kept leaves).
+        let groupOf: int array = Array.zeroCreate Shape.MaxLeaves
+        let mutable cursor = 0
+        let pruned = Dictionary<struct (Shape * uint64), Shape>()
 
         /// The thread's spare walker, or a new one when it has none (or a walk on it is under way).
         static member Rent(classifier: Classifier) =
@@ -1857,6 +2210,7 @@ module internal Partition =
             Array.Clear results
             c <- Unchecked.defaultof<Classifier>
             shared <- Unchecked.defaultof<KeyArrays>
+            pruned.Clear()
 
             if
                 picks.Length <= 64
@@ -1892,6 +2246,8 @@ module internal Partition =
                 if decided >= 0 then
                     if decided < slots then
                         results.[at + decided] <- Node.dropEmpties node
+                elif node.IsPacked then
+                    w.Packed(nodePath, at, node)
                 else
                     let struct (keys, values) = node.Children()
 
@@ -1918,6 +2274,65 @@ module internal Partition =
 
                     for g in 0 .. slots - 1 do
                         results.[at + g] <- picks.[at + g].Build(node, keys, values, shared)
+
+        /// Sends the leaves below a packed node's shape to their groups (cursor: the next leaf).
+        member private w.Classify(nodePath: KeyPath, shape: Shape, leaves: (obj | null) array) : unit =
+            for i in 0 .. shape.Keys.Length - 1 do
+                match shape.Kid i with
+                | null ->
+                    groupOf.[cursor] <- c.Leaf.Invoke(nodePath, shape.Keys.[i], leaves.[cursor])
+                    cursor <- cursor + 1
+                | kid ->
+                    let childPath =
+                        if c.NeedsPath then
+                            nodePath.Append shape.Keys.[i]
+                        else
+                            nodePath
+
+                    w.Classify(childPath, kid, leaves)
+
+        /// A packed node's groups: each is the node itself (it takes every leaf), null (none), or a
+        /// packed node of the pruned shape, which is made once per walk for each set of kept leaves.
+        /// Leaves are classified one by one: a verdict on a whole sub-tree inside the node would
+        /// save little, since the node holds at most Shape.MaxLeaves leaves.
+        member private w.Packed(nodePath: KeyPath, at: int, node: State) : unit =
+            let shape = node.Shape
+            let leaves = node.LeafArray
+            cursor <- 0
+            w.Classify(nodePath, shape, leaves)
+
+            for g in 0 .. slots - 1 do
+                let mutable mask = 0UL
+                let mutable count = 0
+
+                for j in 0 .. leaves.Length - 1 do
+                    if groupOf.[j] = g then
+                        mask <- mask ||| (1UL <<< j)
+                        count <- count + 1
+
+                results.[at + g] <-
+                    if count = leaves.Length then
+                        node
+                    elif count = 0 then
+                        Unchecked.defaultof<State>
+                    else
+                        let key = struct (shape, mask)
+                        let mutable out = null
+
+                        if not (pruned.TryGetValue(key, &out)) then
+                            cursor <- 0
+                            out <- Shape.Prune(shape, mask, &cursor)
+                            pruned.[key] <- out
+
+                        let kept = Array.zeroCreate count
+                        let mutable k = 0
+
+                        for j in 0 .. leaves.Length - 1 do
+                            if groupOf.[j] = g then
+                                kept.[k] <- leaves.[j]
+                                k <- k + 1
+
+                        State.OfShape(out, kept)
 
     /// The groups of the state (null for an empty group).
     let run (c: Classifier) (state: State) : State array =
@@ -2015,6 +2430,119 @@ module internal Merging =
 
             f least entries
 
+    /// How to merge packed nodes of given shapes: the merged shape, and for each of its leaves the
+    /// input and the index in that input's leaf array it comes from.
+    type private Plan =
+        { Shape: Shape
+          Inputs: int array
+          Leaves: int array }
+
+    let private byShapes =
+        { new IEqualityComparer<Shape array> with
+            member _.Equals(a, b) =
+                match a, b with
+                | null, _
+                | _, null -> obj.ReferenceEquals(a, b)
+                | a, b -> a.Length = b.Length && Array.forall2 (fun x y -> obj.ReferenceEquals(x, y)) a b
+
+            member _.GetHashCode a =
+                let mutable h = 0
+
+                for x in a do
+                    h <- h * 31 + RuntimeHelpers.GetHashCode x
+
+                h }
+
+    /// The merged shape of shapes.[0 .. n - 1], whose leaves start at starts.[j] in input j's leaf
+    /// array; the source of each merged leaf is added to inputs and leaves. Same rules as
+    /// Merger.Nodes: the later entry wins, trailing sub-states merge with each other.
+    let rec private mergeShapes
+        (shapes: Shape array)
+        (which: int array)
+        (starts: int array)
+        (inputs: ResizeArray<int>)
+        (leaves: ResizeArray<int>)
+        : Shape =
+        let n = shapes.Length
+        let cursor = Array.zeroCreate n
+        let leafAt = Array.copy starts
+        let keys = ResizeArray<PathKey>()
+        let kids = ResizeArray<Shape>()
+        let runShapes = ResizeArray<Shape>()
+        let runWhich = ResizeArray<int>()
+        let runStarts = ResizeArray<int>()
+        let mutable anySub = false
+        let mutable count = 0
+        let mutable go = true
+
+        while go do
+            // The least key not yet passed, as nextKey finds it for plain nodes.
+            let mutable found = false
+            let mutable least = PathKey()
+
+            for j in 0 .. n - 1 do
+                let k = shapes.[j].Keys
+
+                if cursor.[j] < k.Length && (not found || k.[cursor.[j]].CompareTo least < 0) then
+                    least <- k.[cursor.[j]]
+                    found <- true
+
+            if not found then
+                go <- false
+            else
+                let mutable leafInput = -1
+                let mutable leafIndex = 0
+                runShapes.Clear()
+                runWhich.Clear()
+                runStarts.Clear()
+
+                for j in 0 .. n - 1 do
+                    let shape = shapes.[j]
+                    let c = cursor.[j]
+
+                    if c < shape.Keys.Length && shape.Keys.[c].Equals least then
+                        match shape.Kid c with
+                        | null ->
+                            leafInput <- which.[j]
+                            leafIndex <- leafAt.[j]
+                            runShapes.Clear()
+                            runWhich.Clear()
+                            runStarts.Clear()
+                        | kid ->
+                            runShapes.Add kid
+                            runWhich.Add which.[j]
+                            runStarts.Add leafAt.[j]
+                            leafInput <- -1
+
+                        leafAt.[j] <- leafAt.[j] + shape.LeavesOf c
+                        cursor.[j] <- c + 1
+
+                keys.Add least
+
+                if leafInput >= 0 then
+                    kids.Add null
+                    inputs.Add leafInput
+                    leaves.Add leafIndex
+                    count <- count + 1
+                elif runShapes.Count = 1 then
+                    kids.Add runShapes.[0]
+                    anySub <- true
+
+                    for l in 0 .. runShapes.[0].LeafCount - 1 do
+                        inputs.Add runWhich.[0]
+                        leaves.Add(runStarts.[0] + l)
+
+                    count <- count + runShapes.[0].LeafCount
+                else
+                    let merged =
+                        mergeShapes (runShapes.ToArray()) (runWhich.ToArray()) (runStarts.ToArray()) inputs leaves
+
+                    kids.Add merged
+                    anySub <- true
+                    count <- count + merged.LeafCount
+
+        Shape.Intern(keys.ToArray(), (if anySub then kids.ToArray() |> withNull else null), count)
+
     /// Merges nodes; buffers are per depth and reused from node to node. A thread keeps one spare
     /// merger with small buffers between calls, as Partition keeps a walker.
     [<Sealed; AllowNullLiteral>]
@@ -2025,6 +2553,9 @@ module internal Merging =
         let childrenAt = ResizeArray<struct (PathKey array * (obj | null) array) array>()
         let cursorsAt = ResizeArray<int array>()
         let runsAt = ResizeArray<State array>()
+        // Packed inputs: a merge plan per tuple of input shapes.
+        let plans = Dictionary<Shape array, Plan>(byShapes)
+        let mutable probe: Shape array = [||]
 
         static member Rent() =
             match Spare<Merger>.Take() with
@@ -2039,6 +2570,8 @@ module internal Merging =
         /// hold no state or leaf once a merge is done).
         member m.Return() =
             shared <- Unchecked.defaultof<KeyArrays>
+            plans.Clear()
+            Array.Clear probe
 
             if
                 keysAt.Count <= 64
@@ -2063,8 +2596,62 @@ module internal Merging =
                 cursorsAt.[depth] <- Array.zeroCreate inputs
                 runsAt.[depth] <- Array.zeroCreate inputs
 
+        /// Merges flat or packed inputs (some packed) by the plan for their shapes; null when the
+        /// merged node would hold more leaves than a packed node may (the caller merges it node by node).
+        member private _.Packed(inputs: State array, n: int) : State =
+            if probe.Length <> n then
+                probe <- Array.zeroCreate n
+
+            for j in 0 .. n - 1 do
+                probe.[j] <- inputs.[j].Shape
+
+            let mutable plan = Unchecked.defaultof<Plan>
+
+            if not (plans.TryGetValue(probe, &plan)) then
+                let from = ResizeArray()
+                let at = ResizeArray()
+
+                let shape =
+                    mergeShapes (Array.copy probe) (Array.init n id) (Array.zeroCreate n) from at
+
+                plan <-
+                    { Shape = shape
+                      Inputs = from.ToArray()
+                      Leaves = at.ToArray() }
+
+                plans.[Array.copy probe] <- plan
+
+            if plan.Shape.LeafCount > Shape.MaxLeaves then
+                Unchecked.defaultof<State>
+            else
+                let leaves = Array.zeroCreate plan.Leaves.Length
+
+                for l in 0 .. leaves.Length - 1 do
+                    leaves.[l] <- inputs.[plan.Inputs.[l]].LeafArray.[plan.Leaves.[l]]
+
+                State.OfShape(plan.Shape, leaves)
+
         /// Merges inputs.[0 .. n - 1] (two or more); null when no leaf is left.
         member m.Nodes(inputs: State array, n: int, depth: int) : State =
+            let mutable shaped = true
+            let mutable packed = false
+
+            for j in 0 .. n - 1 do
+                shaped <- shaped && not (isNull inputs.[j].Shape)
+                packed <- packed || inputs.[j].IsPacked
+
+            let merged =
+                if shaped && packed then
+                    m.Packed(inputs, n)
+                else
+                    Unchecked.defaultof<State>
+
+            if Node.isNull' merged then
+                m.Plain(inputs, n, depth)
+            else
+                merged
+
+        member private m.Plain(inputs: State array, n: int, depth: int) : State =
             let mutable capacity = 0
 
             for j in 0 .. n - 1 do
@@ -2169,8 +2756,30 @@ module internal Merging =
 /// Copies the leaves of one state into a pre-sized array, in path order.
 type internal FlatWriter(result: struct (KeyPath * obj | null) array) =
     let mutable next = 0
+    let mutable leaves: (obj | null) array = [||]
+    let mutable cursor = 0
+
+    /// The leaves of a packed node's shape (cursor: the next leaf).
+    member private w.Packed(nodePath: KeyPath, shape: Shape) : unit =
+        for i in 0 .. shape.Keys.Length - 1 do
+            let path = nodePath.Append shape.Keys.[i]
+
+            match shape.Kid i with
+            | null ->
+                result.[next] <- struct (path, leaves.[cursor])
+                next <- next + 1
+                cursor <- cursor + 1
+            | kid -> w.Packed(path, kid)
 
     member w.Walk(nodePath: KeyPath, s: State) : unit =
+        if s.IsPacked then
+            leaves <- s.LeafArray
+            cursor <- 0
+            w.Packed(nodePath, s.Shape)
+        else
+            w.Plain(nodePath, s)
+
+    member private w.Plain(nodePath: KeyPath, s: State) : unit =
         let struct (keys, values) = s.Children()
 
         for i in 0 .. keys.Length - 1 do
@@ -2887,6 +3496,18 @@ module internal Restoring =
 module internal Walk =
     let rec private touch (s: State) : int =
         match s.Tree with
+        | null when s.IsPacked ->
+            // The same test per leaf as below: it reads every leaf's header, as a walk that looks
+            // at leaves must.
+            let mutable n = 0
+
+            for v in s.LeafArray do
+                match v with
+                | :? State -> ()
+                | null -> ()
+                | _ -> n <- n + 1
+
+            n
         | null ->
             let values = s.FlatValues
             let mutable n = 0
@@ -3031,23 +3652,37 @@ module State =
         let d = keys.Length
         let nodes = Array.zeroCreate d
         nodes.[0] <- state
+        // The level of a packed node in which the path is a leaf: set there in its leaf array.
+        let mutable updated = Unchecked.defaultof<State>
+        let mutable top = d - 1
+        let mutable j = 0
 
-        for j in 0 .. d - 2 do
-            let mutable v = null
+        while j <= top do
+            if nodes.[j].IsPacked then
+                updated <- Node.setPacked nodes.[j] keys j value
 
-            if nodes.[j].TryGet(keys.[j], &v) then
-                match v with
-                | :? State as c -> nodes.[j + 1] <- c
-                | _ ->
-                    invalidArg
-                        (nameof path)
-                        $"Cannot set {path.ToTupleString()}: {path.Prefix(j + 1).ToTupleString()} is a leaf, not a sub-state."
-            else
-                nodes.[j + 1] <- empty
+            if not (Node.isNull' updated) then
+                top <- j - 1
+            elif j < d - 1 then
+                let mutable v = null
 
-        let mutable updated = Node.withChild nodes.[d - 1] keys.[d - 1] value
+                if nodes.[j].TryGet(keys.[j], &v) then
+                    match v with
+                    | :? State as c -> nodes.[j + 1] <- c
+                    | _ ->
+                        invalidArg
+                            (nameof path)
+                            $"Cannot set {path.ToTupleString()}: {path.Prefix(j + 1).ToTupleString()} is a leaf, not a sub-state."
+                else
+                    nodes.[j + 1] <- empty
 
-        for j in d - 2 .. -1 .. 0 do
+            j <- j + 1
+
+        if Node.isNull' updated then
+            updated <- Node.withChild nodes.[d - 1] keys.[d - 1] value
+            top <- d - 2
+
+        for j in top .. -1 .. 0 do
             updated <- Node.withChild nodes.[j] keys.[j] (box updated)
 
         updated
@@ -3315,25 +3950,73 @@ module State =
         (nodePath: KeyPath)
         (s: State)
         : State =
-        if s.LeafCount = 0 then
-            Unchecked.defaultof<State>
+        if s.LeafCount = 0 then Unchecked.defaultof<State>
+        else if s.IsPacked then mapPacked f withPath nodePath s
+        else mapPlain f withPath nodePath s
+
+    /// Map of a packed node: the same shape with new leaves, unless f returned a sub-state for a
+    /// leaf, which is then grafted (node by node, as for a plain node).
+    and private mapPacked f withPath (nodePath: KeyPath) (s: State) : State =
+        let leaves = s.LeafArray
+        let out = Array.zeroCreate leaves.Length
+        let mutable at = 0
+
+        if mapShape f withPath nodePath s.Shape leaves out &at then
+            at <- 0
+            Node.ofShapeValues s.Shape out &at
         else
-            let struct (keys, values) = s.Children()
-            let out = Array.zeroCreate keys.Length
+            State.OfShape(s.Shape, out)
 
-            for i in 0 .. keys.Length - 1 do
-                out.[i] <-
-                    match values.[i] with
-                    | :? State as c ->
-                        let childPath = if withPath then nodePath.Append keys.[i] else nodePath
-                        box (Node.orEmpty (Deep.guard (fun () -> mapNode f withPath childPath c)))
-                    | leaf -> f nodePath keys.[i] leaf
+    /// out.[at ..] <- f over the leaves of shape; true when f returned a sub-state.
+    and private mapShape
+        f
+        withPath
+        (nodePath: KeyPath)
+        (shape: Shape)
+        leaves
+        (out: (obj | null) array)
+        (at: byref<int>)
+        =
+        let mutable grafts = false
 
-            if not s.HasEmpty then
-                // Same keys, new values: a flat node shares its keys array with the input.
-                State.OfArrays(keys, out)
-            else
-                Node.withoutEmpties keys out
+        for i in 0 .. shape.Keys.Length - 1 do
+            match shape.Kid i with
+            | null ->
+                let v = f nodePath shape.Keys.[i] (Array.get leaves at)
+                out.[at] <- v
+                at <- at + 1
+
+                match v with
+                | :? State -> grafts <- true
+                | _ -> ()
+            | kid ->
+                let path =
+                    if withPath then
+                        nodePath.Append shape.Keys.[i]
+                    else
+                        nodePath
+
+                grafts <- mapShape f withPath path kid leaves out &at || grafts
+
+        grafts
+
+    and private mapPlain f withPath (nodePath: KeyPath) (s: State) : State =
+        let struct (keys, values) = s.Children()
+        let out = Array.zeroCreate keys.Length
+
+        for i in 0 .. keys.Length - 1 do
+            out.[i] <-
+                match values.[i] with
+                | :? State as c ->
+                    let childPath = if withPath then nodePath.Append keys.[i] else nodePath
+                    box (Node.orEmpty (Deep.guard (fun () -> mapNode f withPath childPath c)))
+                | leaf -> f nodePath keys.[i] leaf
+
+        if not s.HasEmpty then
+            // Same keys, new values: a flat node shares its keys array with the input.
+            State.OfArrays(keys, out)
+        else
+            Node.withoutEmpties keys out
 
     [<CompiledName("Map")>]
     let map (f: KeyPath -> obj | null -> obj | null) (state: State) =
@@ -3382,6 +4065,40 @@ module State =
     /// The zipped node (null when no leaf is left or on errors). The node is at depth; the trail holds
     /// the keys above it, for error paths only.
     let rec private zipNode
+        (f: OptimizedClosures.FSharpFunc<obj | null, obj | null, obj | null>)
+        (trail: PureDict.Trail)
+        (depth: int)
+        (a: State)
+        (b: State)
+        (errors: ResizeArray<StateError>)
+        : State =
+        if a.IsPacked && b.IsPacked && Shape.Same(a.Shape, b.Shape) then
+            // Same shape: no path is in one only. Like the walk below, f is not called once an
+            // error is known (the result is then dropped).
+            if errors.Count > 0 then
+                Unchecked.defaultof<State>
+            else
+                let x = a.LeafArray
+                let y = b.LeafArray
+                let out = Array.zeroCreate x.Length
+                let mutable grafts = false
+
+                for i in 0 .. x.Length - 1 do
+                    out.[i] <- f.Invoke(x.[i], y.[i])
+
+                    match out.[i] with
+                    | :? State -> grafts <- true
+                    | _ -> ()
+
+                if grafts then
+                    let mutable at = 0
+                    Node.ofShapeValues a.Shape out &at
+                else
+                    State.OfShape(a.Shape, out)
+        else
+            zipPlain f trail depth a b errors
+
+    and private zipPlain
         (f: OptimizedClosures.FSharpFunc<obj | null, obj | null, obj | null>)
         (trail: PureDict.Trail)
         (depth: int)
@@ -3451,7 +4168,32 @@ module State =
         else
             Ok(Node.orEmpty r)
 
+    /// toPure of a packed node's shape, its leaves read from at.
+    let rec private packedPure
+        (extract: obj | null -> obj | null)
+        (shape: Shape)
+        (leaves: (obj | null) array)
+        (at: byref<int>)
+        : Dictionary<obj, obj | null> =
+        let d = Dictionary<obj, obj | null>(shape.Keys.Length)
+
+        for i in 0 .. shape.Keys.Length - 1 do
+            match shape.Kid i with
+            | null ->
+                d.[PureDict.keyObj shape.Keys.[i]] <- extract leaves.[at]
+                at <- at + 1
+            | kid -> d.[PureDict.keyObj shape.Keys.[i]] <- packedPure extract kid leaves &at
+
+        d
+
     let rec private toPure (extract: obj | null -> obj | null) (s: State) : Dictionary<obj, obj | null> =
+        if s.IsPacked then
+            let mutable at = 0
+            packedPure extract s.Shape s.LeafArray &at
+        else
+            plainPure extract s
+
+    and private plainPure (extract: obj | null -> obj | null) (s: State) : Dictionary<obj, obj | null> =
         let struct (keys, values) = s.Children()
         let d = Dictionary<obj, obj | null>(keys.Length)
 

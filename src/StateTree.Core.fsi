@@ -269,6 +269,9 @@ module Filter =
 
 /// A persistent, immutable tree of model state: each node maps keys (in key order) to a sub-state
 /// or a leaf. Structural, order-free equality; hashable. Operations share unchanged sub-trees.
+/// A sub-tree of at most 64 leaves (and 8 levels) is stored packed, its leaves in one array: its
+/// sub-states are views made when read (two reads give equal, distinct instances sharing the leaves),
+/// and an update inside it copies at most 64 leaf references.
 [<Sealed>]
 type State =
     /// The number of direct children. O(1).

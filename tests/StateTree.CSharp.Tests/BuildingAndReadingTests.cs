@@ -141,10 +141,22 @@ public class BuildingAndReadingTests
     [Fact]
     public void SetItem_shares_what_it_does_not_change()
     {
+        // A small state is stored packed (its sub-states are views made on request): the untouched
+        // leaves are the input's instances. A sub-tree above the packing bound is the input's instance.
         var s = Models.BatchNormLinear();
         var t = s.SetItem(KeyPath.Of("linear", "bias"), new Param(new float[] { 9, 9 }));
-        Assert.Same(((State)s["batchnorm"]!).ToFSharp(), ((State)t["batchnorm"]!).ToFSharp());
+        Assert.Equal(s["batchnorm"], t["batchnorm"]);
+        Assert.All(((State)s["batchnorm"]!).Flatten().Zip(((State)t["batchnorm"]!).Flatten()),
+            pair => Assert.Same(pair.Item1.Leaf, pair.Item2.Leaf));
+        Assert.Same(s[KeyPath.Of("linear", "kernel")], t[KeyPath.Of("linear", "kernel")]);
         Assert.Equal(new Param(new float[] { 9, 9 }), t[KeyPath.Of("linear", "bias")]);
+
+        var wide = new Models.Node();
+        for (var i = 0; i < 100; i++)
+            wide[i] = new Param(i);
+        var big = State.Create(new Models.Node { ["wide"] = wide, ["other"] = new Param(0) });
+        var changed = big.SetItem("other", new Param(1));
+        Assert.Same(((State)big["wide"]!).ToFSharp(), ((State)changed["wide"]!).ToFSharp());
     }
 
     [Fact]

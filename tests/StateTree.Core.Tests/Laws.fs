@@ -582,7 +582,77 @@ let storageIsInvisible (size: byte) (removed: byte) =
 
     expectEqual "as sub-states" (wrapped built) (wrapped shrunk)
 
+// Storage does not show either way for packed nodes: ofFlat packs small sub-trees (one leaf array
+// and a shared shape), while SetItem on an empty state builds the same tree node by node.
+
+let packingIsInvisible (FlatState s) =
+    let flat = State.flatten s
+
+    let packed =
+        match State.ofFlat flat with
+        | Ok p -> p
+        | Error e -> failwith $"ofFlat of a flattened state failed: %A{e}"
+
+    let plain =
+        flat |> Array.fold (fun acc (struct (p, v)) -> State.set p v acc) State.empty
+
+    expectEqual "packed = node by node" packed plain
+    expectEqual "node by node = packed" plain packed
+    expectEqual "their hashes" (packed.GetHashCode()) (plain.GetHashCode())
+    expectEqual "their texts" (packed.ToString()) (plain.ToString())
+    // Leaves by instance: F# equality would find a NaN in an array unequal to itself.
+    let sameFlat what (a: struct (KeyPath * obj | null) array) (b: struct (KeyPath * obj | null) array) =
+        expectEqual
+            $"{what}: paths"
+            (a |> Array.map (fun (struct (p, _)) -> p))
+            (b |> Array.map (fun (struct (p, _)) -> p))
+
+        for (struct (_, x), struct (_, y)) in Array.zip a b do
+            expectTrue $"{what}: the same leaf instances" (obj.ReferenceEquals(x, y))
+
+    sameFlat "their flat forms" (State.flatten packed) (State.flatten plain)
+
+    // Every operation gives equal answers on both storages, and mixes them.
+    let ofType = Filter.ofType<Param>
+    expectEqual "filter" (State.filter ofType packed) (State.filter ofType plain)
+
+    expectEqual
+        "split"
+        (State.split [ ofType; Filter.Everything ] packed)
+        (State.split [ ofType; Filter.Everything ] plain)
+
+    match State.split [ ofType; Filter.Everything ] packed, State.split [ ofType; Filter.Everything ] plain with
+    | Ok [ a; b ], Ok [ c; d ] ->
+        expectEqual "merge of the split, packed against node by node" (State.merge [ a; b ]) (State.merge [ c; d ])
+        expectEqual "merge of mixed storages" (State.merge [ a; d ]) (State.merge [ c; b ])
+        expectEqual "merge back" packed (State.merge [ a; d ])
+    | other -> failwith $"split into two groups: %A{other}"
+
+    let id' = fun (_: KeyPath) (v: obj | null) -> v
+    expectEqual "map" (State.map id' packed) (State.map id' plain)
+    expectEqual "zip packed with node by node" (Ok packed) (State.zip (fun x _ -> x) packed plain)
+    expectEqual "zip node by node with packed" (Ok plain) (State.zip (fun x _ -> x) plain packed)
+
+    let roundTrip (s: State) =
+        State.toPureDict s
+        |> State.restoreIntPaths
+        |> Result.map (fun d -> State.replaceByPureDict d s)
+
+    expectEqual "pure dict round trip" (roundTrip packed) (roundTrip plain)
+
+    for struct (p, _) in flat do
+        let marker = box "marker"
+        expectEqual $"set {p}" (State.set p marker packed) (State.set p marker plain)
+
+        match State.tryFindPath p packed, State.tryFindPath p plain with
+        | Some(Child.Leaf x), Some(Child.Leaf y) ->
+            expectTrue $"tryFindPath {p}: the same leaf" (obj.ReferenceEquals(x, y))
+        | other -> failwith $"tryFindPath {p}: %A{other}"
+
 module Storage =
     [<Property>]
     let ``equality and hashing do not depend on how a node is stored`` (size: byte) (removed: byte) =
         storageIsInvisible size removed
+
+    [<Property(Arbitrary = [| typeof<Arbs> |])>]
+    let ``packed sub-trees and node-by-node trees are indistinguishable`` (s: FlatState) = packingIsInvisible s

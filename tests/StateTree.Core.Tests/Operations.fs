@@ -99,10 +99,24 @@ module Building =
             let result = State.set path c.Value c.Target
             expectModel $"set {tupleText c.Path}" expected result
 
-            // Persistent update: the root children off the path are the input's instances.
+            // Persistent update: the root children off the path are the input's instances. The
+            // sub-states of a packed node are views made on request (two lookups give two objects):
+            // there the leaves are the input's instances.
+            let isView k =
+                match State.tryFind k c.Target, State.tryFind k c.Target with
+                | Some(Child.Sub x), Some(Child.Sub y) -> not (obj.ReferenceEquals(x, y))
+                | _ -> false
+
             for (k, child) in State.toSeq c.Target do
                 if rkey k <> List.head c.Path then
                     match child, State.tryFind k result with
+                    | Child.Sub a, Some(Child.Sub b) when isView k ->
+                        expectEqual $"the untouched sub-state {k}" a b
+
+                        for (struct (_, x), struct (_, y)) in Array.zip (State.flatten a) (State.flatten b) do
+                            expectTrue
+                                $"a leaf of the untouched sub-state {k} is the input's instance"
+                                (obj.ReferenceEquals(x, y))
                     | Child.Sub a, Some(Child.Sub b) -> expectSame $"the untouched sub-state {k}" a b
                     | _ -> ()
         | Error _ ->
