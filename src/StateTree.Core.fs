@@ -2185,6 +2185,8 @@ module internal Partition =
         let mutable results: State array = [||]
         let mutable shared = Unchecked.defaultof<KeyArrays>
         // Packed nodes: the group of each leaf, and the pruned shape of each (shape, kept leaves).
+        // Shapes are immutable, so the pruned ones stay right across calls: the spare walker keeps
+        // them (shapes only, never leaves), and calls on states of one model find them.
         let groupOf: int array = Array.zeroCreate Shape.MaxLeaves
         let mutable cursor = 0
         let pruned = Dictionary<struct (Shape * uint64), Shape>()
@@ -2210,7 +2212,6 @@ module internal Partition =
             Array.Clear results
             c <- Unchecked.defaultof<Classifier>
             shared <- Unchecked.defaultof<KeyArrays>
-            pruned.Clear()
 
             if
                 picks.Length <= 64
@@ -2322,6 +2323,10 @@ module internal Partition =
                         if not (pruned.TryGetValue(key, &out)) then
                             cursor <- 0
                             out <- Shape.Prune(shape, mask, &cursor)
+
+                            if pruned.Count >= 1024 then
+                                pruned.Clear()
+
                             pruned.[key] <- out
 
                         let kept = Array.zeroCreate count
@@ -2553,7 +2558,8 @@ module internal Merging =
         let childrenAt = ResizeArray<struct (PathKey array * (obj | null) array) array>()
         let cursorsAt = ResizeArray<int array>()
         let runsAt = ResizeArray<State array>()
-        // Packed inputs: a merge plan per tuple of input shapes.
+        // Packed inputs: a merge plan per tuple of input shapes, kept across calls as Partition keeps
+        // its pruned shapes.
         let plans = Dictionary<Shape array, Plan>(byShapes)
         let mutable probe: Shape array = [||]
 
@@ -2570,7 +2576,6 @@ module internal Merging =
         /// hold no state or leaf once a merge is done).
         member m.Return() =
             shared <- Unchecked.defaultof<KeyArrays>
-            plans.Clear()
             Array.Clear probe
 
             if
@@ -2596,8 +2601,8 @@ module internal Merging =
                 cursorsAt.[depth] <- Array.zeroCreate inputs
                 runsAt.[depth] <- Array.zeroCreate inputs
 
-        /// Merges flat or packed inputs (some packed) by the plan for their shapes; null when the
-        /// merged node would hold more leaves than a packed node may (the caller merges it node by node).
+        /// Merges flat or packed inputs by the plan for their shapes; null when the merged node
+        /// would hold more leaves than a packed node may (the caller merges it node by node).
         member private _.Packed(inputs: State array, n: int) : State =
             if probe.Length <> n then
                 probe <- Array.zeroCreate n
@@ -2619,6 +2624,9 @@ module internal Merging =
                       Inputs = from.ToArray()
                       Leaves = at.ToArray() }
 
+                if plans.Count >= 1024 then
+                    plans.Clear()
+
                 plans.[Array.copy probe] <- plan
 
             if plan.Shape.LeafCount > Shape.MaxLeaves then
@@ -2634,14 +2642,12 @@ module internal Merging =
         /// Merges inputs.[0 .. n - 1] (two or more); null when no leaf is left.
         member m.Nodes(inputs: State array, n: int, depth: int) : State =
             let mutable shaped = true
-            let mutable packed = false
 
             for j in 0 .. n - 1 do
                 shaped <- shaped && not (isNull inputs.[j].Shape)
-                packed <- packed || inputs.[j].IsPacked
 
             let merged =
-                if shaped && packed then
+                if shaped then
                     m.Packed(inputs, n)
                 else
                     Unchecked.defaultof<State>
@@ -3252,6 +3258,9 @@ module internal Replacing =
             Strict: bool
             Errors: ResizeArray<StateError>
             Trail: PureDict.Trail
+            /// The walk of the pure dict over one packed node, replayed once checked (see packed):
+            /// leaf index (-1: a trail push), depth, the given key, the state key, the new value.
+            Steps: ResizeArray<struct (int * int * (obj | null) * PathKey * (obj | null))>
         }
 
     let private failed (path: KeyPath) (target: obj | null) (e: exn) =
@@ -3324,7 +3333,105 @@ module internal Replacing =
     /// pure dict mentions any leaf here: sub-dicts without leaves are ignored entirely, so only an
     /// entry that mentions a leaf names a child (for strict mode and for duplicate keys). The pure
     /// dict's entries for this node are the first count of entries.At depth.
+    /// Checks that the pure dict's entries for a node of a packed shape (whose leaves start at start)
+    /// name children of the shape, each once, a leaf with a leaf value and a sub-state with a
+    /// non-empty dict, and (strict) every child; logs the walk into ctx.Steps. False at the first
+    /// entry that is anything else, before any replace call.
+    let rec private check
+        (ctx: Context)
+        (entries: PureDict.EntryBuffers)
+        (depth: int)
+        (count: int)
+        (shape: Shape)
+        (start: int)
+        : bool =
+        let mutable named = 0UL
+        let mutable ok = true
+        let mutable e = 0
+
+        while ok && e < count do
+            let struct (k, v) = entries.At(depth).[e]
+            let sub = entries.Fill(depth + 1, v)
+            let i = resolve shape.Keys k
+
+            if sub = 0 || i < 0 || named &&& (1UL <<< i) <> 0UL then
+                ok <- false
+            else
+                named <- named ||| (1UL <<< i)
+
+                match shape.Kid i with
+                | null when sub < 0 -> ctx.Steps.Add(struct (start + shape.StartOf i, depth, null, shape.Keys.[i], v))
+                | kid when not (isNull kid) && sub > 0 ->
+                    ctx.Steps.Add(struct (-1, depth, k, shape.Keys.[i], null))
+                    ok <- check ctx entries (depth + 1) sub kid (start + shape.StartOf i)
+                | _ -> ok <- false
+
+            e <- e + 1
+
+        let n = shape.Keys.Length
+
+        ok
+        && (not ctx.Strict
+            || named = (if n = 64 then UInt64.MaxValue else (1UL <<< n) - 1UL))
+
+    /// node for a packed node when the pure dict fits its shape (check): the leaves replaced in one
+    /// copy of its leaf array, with the replace calls and trail pushes of the general walk in the
+    /// same order. ValueNone otherwise, and node then takes the general walk, which reports why.
+    let private packed
+        (ctx: Context)
+        (entries: PureDict.EntryBuffers)
+        (depth: int)
+        (count: int)
+        (s: State)
+        : struct (State * bool) voption =
+        ctx.Steps.Clear()
+
+        if not (check ctx entries depth count s.Shape 0) then
+            ValueNone
+        else
+            let leaves = s.LeafArray
+            let out = Array.copy leaves
+            let mutable replaced = false
+            let mutable grafts = false
+
+            for struct (leaf, d, given, key, value) in ctx.Steps do
+                if leaf < 0 then
+                    ctx.Trail.Push(d, given, key)
+                else
+                    out.[leaf] <- ctx.Replace d key leaves.[leaf] value
+                    replaced <- true
+
+                    match out.[leaf] with
+                    | :? State -> grafts <- true
+                    | _ -> ()
+
+            ctx.Steps.Clear()
+
+            if not replaced then
+                ValueSome(struct (s, false))
+            elif grafts then
+                let mutable at = 0
+                ValueSome(struct (Node.ofShapeValues s.Shape out &at, true))
+            else
+                ValueSome(struct (State.OfShape(s.Shape, out), true))
+
     let rec node
+        (ctx: Context)
+        (entries: PureDict.EntryBuffers)
+        (depth: int)
+        (count: int)
+        (s: State)
+        : struct (State * bool) =
+        match
+            if s.IsPacked then
+                packed ctx entries depth count s
+            else
+                ValueNone
+        with
+        | ValueSome result -> result
+        | ValueNone -> plain ctx entries depth count s
+
+    and private plain
         (ctx: Context)
         (entries: PureDict.EntryBuffers)
         (depth: int)
@@ -4246,7 +4353,8 @@ module State =
                 { Replace = replace
                   Strict = options.Strict
                   Errors = errors
-                  Trail = trail }
+                  Trail = trail
+                  Steps = ResizeArray() }
 
             let struct (r, _) = Replacing.node ctx w.Entries 0 count state
             w.Return()
