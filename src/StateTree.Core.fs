@@ -2968,9 +2968,19 @@ module internal PureDict =
                 current <- Array.zeroCreate count
 
         /// Fills the buffer at depth with the entries of a dictionary-like value; their count, or -1
-        /// when the value is a leaf. The common leaves (numbers, strings, arrays, variables) and the common
-        /// dictionaries are recognised by class before any interface test.
+        /// when the value is a leaf. The common leaves (numbers, strings, arrays, variables) are
+        /// recognised first and leave the buffers untouched, the common dictionaries by class before
+        /// any interface test.
         member b.Fill(depth: int, v: obj | null) : int =
+            match v with
+            | null -> -1
+            | :? ValueType when not (v :? JsonElement) -> -1
+            | :? string
+            | :? Variable
+            | :? Array -> -1
+            | v -> b.FillEntries(depth, v)
+
+        member private b.FillEntries(depth: int, v: obj) : int =
             if depth >= buffers.Length then
                 let old = buffers.Length
                 Array.Resize(&buffers, max 8 (2 * depth))
@@ -2983,7 +2993,6 @@ module internal PureDict =
 
             let count =
                 match v with
-                | null -> -1
                 | :? JsonElement as e ->
                     if e.ValueKind = JsonValueKind.Object then
                         for p in e.EnumerateObject() do
@@ -2992,10 +3001,6 @@ module internal PureDict =
                         n
                     else
                         -1
-                | :? ValueType
-                | :? string
-                | :? Array
-                | :? Variable -> -1
                 | :? Dictionary<obj, obj | null> as d ->
                     b.Reserve d.Count
                     let mutable e = d.GetEnumerator()
