@@ -1155,6 +1155,10 @@ module internal Chunk =
 /// states pay for in allocation and garbage collection. Shapes are immutable and shared (Intern).
 [<Sealed; AllowNullLiteral>]
 type internal Shape private (keys: PathKey array, kids: Shape array, leafCount: int, depth: int) =
+    // The keys' hash codes, made on first use: hashing a state hashes every node's keys, and a
+    // shared shape stands for many nodes. Threads that race here store equal arrays.
+    let mutable keyHashes: int array | null = null
+
     // The last shapes made on this thread, by identity of their keys and kid shapes.
     [<ThreadStatic; DefaultValue>]
     static val mutable private recent: Shape array | null
@@ -1172,6 +1176,16 @@ type internal Shape private (keys: PathKey array, kids: Shape array, leafCount: 
     static member MaxDepth = 8
 
     member _.Keys = keys
+
+    /// keys.[i].GetHashCode() for each i.
+    member _.KeyHashes: int array =
+        match keyHashes with
+        | null ->
+            let h = keys |> Array.map (fun k -> k.GetHashCode())
+            keyHashes <- h
+            h
+        | h -> h
+
     /// Levels of nodes: 1 for leaves only.
     member _.Depth = depth
     /// Per key, the sub-state's shape, or null for a leaf; empty for a shape of leaves only.
@@ -1621,11 +1635,12 @@ type State private (keys: PathKey array, children: obj, shape: Shape, leafCount:
 
             h
 
-    /// EntriesHash of a packed node, its sub-trees read from the leaf array (from at).
+    /// EntriesHash of a flat or packed node, its sub-trees read from the leaf array (from at).
     static member private PackedHash(shape: Shape, leaves: (obj | null) array, at: byref<int>) : int =
-        let mutable h = shape.Keys.Length
+        let keyHashes = shape.KeyHashes
+        let mutable h = keyHashes.Length
 
-        for i in 0 .. shape.Keys.Length - 1 do
+        for i in 0 .. keyHashes.Length - 1 do
             let c =
                 match shape.Kid i with
                 | null ->
@@ -1633,12 +1648,12 @@ type State private (keys: PathKey array, children: obj, shape: Shape, leafCount:
                     State.ChildHash leaves.[at - 1]
                 | kid -> State.PackedHash(kid, leaves, &at)
 
-            h <- (h * 31 + shape.Keys.[i].GetHashCode()) * 31 + c
+            h <- (h * 31 + keyHashes.[i]) * 31 + c
 
         h
 
     static member internal NodeHash(s: State) : int =
-        if s.IsPacked then
+        if not (isNull s.Shape) then
             let mutable at = 0
             State.PackedHash(s.Shape, s.LeafArray, &at)
         else
@@ -2001,10 +2016,32 @@ type internal KeyArrays() =
     let mutable subsets: Dictionary<struct (PathKey array * uint64), PathKey array> | null =
         null
 
-    // The last array made for keys with this first key, last key and count, checked key by key
-    // before it is reused (most trees repeat the same few key sets at each level).
-    let mutable recent: Dictionary<struct (PathKey * PathKey * int), PathKey array> | null =
-        null
+    // Arrays made before, in a two-way set-associative table by a cheap hash of their keys (lengths
+    // and end characters of names, so no string is hashed), checked key by key before one is
+    // reused: most trees repeat the same few key sets at each level.
+    let mutable recent: (PathKey array | null) array | null = null
+
+    /// An even slot of a table of 1024: the pair (slot, slot + 1) is where these keys may be.
+    static let slotOf (keys: ReadOnlySpan<PathKey>) =
+        let mutable h = uint32 keys.Length
+
+        for k in keys do
+            h <-
+                h * 31u
+                + uint32 (
+                    if k.IsIndex then
+                        k.Index
+                    else
+                        let n = k.Name
+
+                        if n.Length = 0 then
+                            0
+                        else
+                            (n.Length * 31 + int n.[0]) * 31 + int n.[n.Length - 1]
+                )
+
+        // Fibonacci hashing: the top bits of the product depend on every bit of h.
+        int ((h * 2654435769u) >>> 23) * 2
 
     static let bySubset =
         { new IEqualityComparer<struct (PathKey array * uint64)> with
@@ -2057,43 +2094,33 @@ type internal KeyArrays() =
 
     /// An array holding the keys of the buffer (not empty): a shared one when it has the same keys.
     member _.Of(buffer: ReadOnlySpan<PathKey>) : PathKey array =
-        let count = buffer.Length
         built <- built + 1
 
         if built <= WarmUp then
             buffer.ToArray()
         else
-
             let table =
                 match recent with
                 | null ->
-                    let t = Dictionary<_, _>()
+                    let t = Array.zeroCreate 1024
                     recent <- t
                     t
                 | t -> t
 
-            let key = struct (buffer.[0], buffer.[count - 1], count)
-            let mutable found = Unchecked.defaultof<PathKey array>
+            let slot = slotOf buffer
 
-            let same =
-                table.TryGetValue(key, &found)
-                && (let mutable i = 1
+            let a = table.[slot]
+            let b = table.[slot + 1]
 
-                    while i < count - 1 && found.[i].Equals buffer.[i] do
-                        i <- i + 1
-
-                    i >= count - 1)
-
-            if same then
-                found
+            if not (isNull a) && buffer.SequenceEqual(ReadOnlySpan(nonNull a)) then
+                nonNull a
+            elif not (isNull b) && buffer.SequenceEqual(ReadOnlySpan(nonNull b)) then
+                nonNull b
             else
-                let r = buffer.ToArray()
-
-                if table.Count >= 4096 then
-                    table.Clear()
-
-                table.[key] <- r
-                r
+                let made = buffer.ToArray()
+                // The empty way if there is one, else the first (most trees need few ways).
+                table.[if isNull a || not (isNull b) then slot else slot + 1] <- made
+                made
 
 /// The children one output node keeps from one input node, visited in key order. While the output
 /// repeats the input child for child nothing is stored, so an output that keeps everything unchanged
@@ -2796,7 +2823,11 @@ type internal FlatWriter(result: struct (KeyPath * obj | null) array) =
                 next <- next + 1
 
 /// Builds a state from (path, leaf) pairs sorted by path, in one pass with a stack of open nodes.
-type internal SortedBuilder() =
+/// One builder per thread is reused (Rent, Return), with its key arrays: a state built again with
+/// the same keys gets the same key arrays, hence the same shapes, which makes building small states
+/// cheaper and comparing them with earlier ones a reference test.
+[<Sealed; AllowNullLiteral>]
+type internal SortedBuilder private () =
     // levels.[j] collects the children of the open node at depth j; openKeys.[j] is the key under
     // which the node at depth j + 1 was opened.
     let levels = ResizeArray<ResizeArray<PathKey> * ResizeArray<obj | null>>()
@@ -2806,6 +2837,28 @@ type internal SortedBuilder() =
     let shared = KeyArrays()
 
     do levels.Add((ResizeArray(), ResizeArray()))
+
+    /// The thread's spare builder, or a new one.
+    static member Rent() =
+        match Spare<SortedBuilder>.Take() with
+        | null -> SortedBuilder()
+        | b -> b
+
+    /// Empties the builder and keeps it as the thread's spare, unless a wide node grew its buffers.
+    member b.Return() =
+        let mutable small = true
+
+        for (k, v) in levels do
+            small <- small && v.Capacity <= Chunk.FlatMax
+            k.Clear()
+            v.Clear()
+
+        openKeys.Clear()
+        errors.Clear()
+        depth <- 0
+
+        if small && levels.Count <= 64 then
+            Spare.Keep b
 
     member _.Errors = errors
 
@@ -3925,7 +3978,7 @@ module State =
 
                 index |> Array.map (fun i -> a.[i])
 
-        let builder = SortedBuilder()
+        let builder = SortedBuilder.Rent()
         let mutable buffer = Array.zeroCreate<PathKey> 16
         let mutable last = KeyPath.Empty
 
@@ -3953,10 +4006,14 @@ module State =
 
         errors.AddRange builder.Errors
 
-        if errors.Count > 0 then
-            Error(List.ofSeq errors)
-        else
-            Ok(builder.Finish())
+        let result =
+            if errors.Count > 0 then
+                Error(List.ofSeq errors)
+            else
+                Ok(builder.Finish())
+
+        builder.Return()
+        result
 
     let private checkFilter (filter: Filter) =
         if isNull (box filter) then
