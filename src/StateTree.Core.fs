@@ -2988,6 +2988,17 @@ module internal PureDict =
             else
                 ValueNone
 
+    /// The common leaves of pure dicts (null, numbers, strings, arrays, variables): values that are
+    /// no dictionary, recognised by class before any interface test.
+    let isCommonLeaf (v: obj | null) =
+        match v with
+        | null -> true
+        | :? ValueType -> not (v :? JsonElement)
+        | :? string
+        | :? Variable
+        | :? Array -> true
+        | _ -> false
+
     /// The entries of the pure-dict nodes on the current path of a walk, one reused buffer per depth.
     [<Sealed>]
     type EntryBuffers() =
@@ -3025,13 +3036,10 @@ module internal PureDict =
         /// recognised first and leave the buffers untouched, the common dictionaries by class before
         /// any interface test.
         member b.Fill(depth: int, v: obj | null) : int =
-            match v with
-            | null -> -1
-            | :? ValueType when not (v :? JsonElement) -> -1
-            | :? string
-            | :? Variable
-            | :? Array -> -1
-            | v -> b.FillEntries(depth, v)
+            if isCommonLeaf v then
+                -1
+            else
+                b.FillEntries(depth, nonNull v)
 
         member private b.FillEntries(depth: int, v: obj) : int =
             if depth >= buffers.Length then
@@ -3656,6 +3664,35 @@ module internal Restoring =
                         errors.Add(StateError.IntKeyCollision(trail.Path(depth, key)))
 
         result
+
+    /// dict None of a tree of Dictionary<string, obj | null> nodes (what JSON deserializes to), in
+    /// one pass without entry buffers or error trail: it cannot fail, since distinct strings make
+    /// distinct keys. Null when some value is another kind of dictionary (the general walk then
+    /// starts over).
+    let rec ofStrings (d: Dictionary<string, obj | null>) : Dictionary<obj, obj | null> | null =
+        let result = Dictionary<obj, obj | null>(d.Count)
+        let mutable ok = true
+        let mutable e = d.GetEnumerator()
+
+        while ok && e.MoveNext() do
+            let kv = e.Current
+
+            let key =
+                match PureDict.canonicalInt kv.Key with
+                | ValueSome i -> PureDict.boxInt i
+                | ValueNone -> kv.Key
+
+            match kv.Value with
+            | :? Dictionary<string, obj | null> as child ->
+                match Deep.guard (fun () -> ofStrings child) with
+                | null -> ok <- false
+                | c ->
+                    if c.Count > 0 then
+                        result.Add(key, c)
+            | v when PureDict.isCommonLeaf v -> result.Add(key, v)
+            | _ -> ok <- false
+
+        if ok then result else null
 
 /// The allocation-free walk that benchmarks use as their floor: it touches every leaf.
 module internal Walk =
@@ -4431,12 +4468,20 @@ module State =
         replaceByPureDictWith { Replace = None; Strict = false } pureDict state
 
     let private restore (template: State voption option) (pureDict: obj) =
-        entriesOf pureDict
-        |> Result.bind (fun (struct (w, count)) ->
-            let errors = ResizeArray()
-            let d = Restoring.dict template w.Trail w.Entries 0 count errors
-            w.Return()
-            if errors.Count > 0 then Error(List.ofSeq errors) else Ok d)
+        let direct =
+            match template, pureDict with
+            | None, (:? Dictionary<string, obj | null> as d) -> Restoring.ofStrings d
+            | _ -> null
+
+        match direct with
+        | null ->
+            entriesOf pureDict
+            |> Result.bind (fun (struct (w, count)) ->
+                let errors = ResizeArray()
+                let d = Restoring.dict template w.Trail w.Entries 0 count errors
+                w.Return()
+                if errors.Count > 0 then Error(List.ofSeq errors) else Ok d)
+        | d -> Ok d
 
     [<CompiledName("RestoreIntPaths")>]
     let restoreIntPaths (pureDict: obj) = restore None pureDict

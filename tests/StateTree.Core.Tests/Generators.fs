@@ -1001,7 +1001,7 @@ type Arbs =
                 let! s = Gens.state Gens.general
                 let! noisy = Gen.elements [ true; false ]
                 let! pure' = Gens.pureFor noisy (ofState s) []
-                let! flavor = Gen.elements [ ObjectKeys; StringKeys; ReadOnlyStrings ]
+                let! flavor = Gen.elements [ ObjectKeys; StringKeys; ReadOnlyStrings; Mixed ]
                 let! custom = Gen.frequency [ 3, Gen.constant false; 1, Gen.constant true ]
                 let! strict = Gen.frequency [ 3, Gen.constant false; 1, Gen.constant true ]
 
@@ -1025,7 +1025,7 @@ type Arbs =
             gen {
                 let! t = Gens.state Gens.general
                 let! d = Gens.restoreInput 0 (stringKeyed (toPure valueOf (ofState t)))
-                let! flavor = Gen.elements [ ObjectKeys; StringKeys; ReadOnlyStrings ]
+                let! flavor = Gen.elements [ ObjectKeys; StringKeys; ReadOnlyStrings; Mixed ]
 
                 return
                     { Template = t

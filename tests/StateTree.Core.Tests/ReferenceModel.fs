@@ -680,20 +680,31 @@ type Flavor =
     | StringKeys
     /// An IReadOnlyDictionary<string, obj> that is no IDictionary, where every key is a string.
     | ReadOnlyStrings
+    /// StringKeys at even depths, ObjectKeys at odd ones: string-keyed dicts holding other kinds.
+    | Mixed
 
 /// A fresh pure dict for the PD (first key wins among equal keys).
-let rec materialize (flavor: Flavor) (d: PD) : obj | null =
+let rec materialize (flavor: Flavor) (d: PD) : obj | null = materializeAt flavor 0 d
+
+and private materializeAt (flavor: Flavor) (depth: int) (d: PD) : obj | null =
     match d with
     | PLeaf v -> v
     | PNode kids ->
         let allStrings = kids |> List.forall (fun (k, _) -> k :? string)
 
-        match flavor with
+        let here =
+            match flavor with
+            | Mixed -> if depth % 2 = 0 then StringKeys else ObjectKeys
+            | f -> f
+
+        let child = materializeAt flavor (depth + 1)
+
+        match here with
         | StringKeys when allStrings ->
             let r = Dictionary<string, obj | null>()
 
             for (k, v) in kids do
-                r.TryAdd(string k, materialize flavor v) |> ignore
+                r.TryAdd(string k, child v) |> ignore
 
             box r
         | ReadOnlyStrings when allStrings ->
@@ -703,14 +714,14 @@ let rec materialize (flavor: Flavor) (d: PD) : obj | null =
                 ReadOnlyOnly(
                     [| for (k, v) in kids do
                            if seen.Add(string k) then
-                               KeyValuePair(string k, materialize flavor v) |]
+                               KeyValuePair(string k, child v) |]
                 )
             )
         | _ ->
             let r = Dictionary<obj, obj | null>()
 
             for (k, v) in kids do
-                r.TryAdd(k, materialize flavor v) |> ignore
+                r.TryAdd(k, child v) |> ignore
 
             box r
 
