@@ -1155,9 +1155,10 @@ module internal Chunk =
 /// states pay for in allocation and garbage collection. Shapes are immutable and shared (Intern).
 [<Sealed; AllowNullLiteral>]
 type internal Shape private (keys: PathKey array, kids: Shape array, leafCount: int, depth: int) =
-    // The keys' hash codes, made on first use: hashing a state hashes every node's keys, and a
-    // shared shape stands for many nodes. Threads that race here store equal arrays.
+    // The keys' hash codes and, with sub-states, where each child's leaves start: made on first use,
+    // since a shared shape stands for many nodes. Threads that race here store equal arrays.
     let mutable keyHashes: int array | null = null
+    let mutable starts: int array | null = null
 
     // The last shapes made on this thread, by identity of their keys and kid shapes.
     [<ThreadStatic; DefaultValue>]
@@ -1206,12 +1207,19 @@ type internal Shape private (keys: PathKey array, kids: Shape array, leafCount: 
 
     /// The index in the leaf array of child i's first leaf.
     member s.StartOf(i: int) =
-        let mutable at = 0
+        if kids.Length = 0 then
+            i
+        else
+            match starts with
+            | null ->
+                let a = Array.zeroCreate keys.Length
 
-        for j in 0 .. i - 1 do
-            at <- at + s.LeavesOf j
+                for j in 1 .. keys.Length - 1 do
+                    a.[j] <- a.[j - 1] + s.LeavesOf(j - 1)
 
-        at
+                starts <- a
+                a.[i]
+            | a -> a.[i]
 
     /// The shape of keys and kids.[0 .. keys.Length - 1] (kids null for a node of leaves only): one
     /// made before on this thread for the same key array and kid shapes, else a new one. Equal
@@ -3179,8 +3187,13 @@ module internal PureDict =
         let entries = EntryBuffers()
         let trail = Trail()
 
+        let steps =
+            ResizeArray<struct (int * int * (obj | null) * PathKey * (obj | null))>()
+
         member _.Entries = entries
         member _.Trail = trail
+        /// The log of Replacing's walk over one packed node (see Replacing.Context.Steps).
+        member _.Steps = steps
 
         /// The thread's spare, or a new one when it has none (or a walk on it is under way).
         static member Rent() =
@@ -3191,19 +3204,17 @@ module internal PureDict =
         /// Keeps the workspace as the thread's spare unless a large dict grew its buffers; it holds
         /// no key or value of the walk afterwards.
         member w.Return() =
-            if entries.Clear() && trail.Clear() then
+            steps.Clear()
+
+            if entries.Clear() && trail.Clear() && steps.Capacity <= 256 then
                 Spare.Keep w
 
     /// The entries of a dictionary-like value, or None for a leaf (see EntryBuffers.Fill).
     let tryEntries (v: obj | null) : struct (obj * (obj | null)) array voption =
-        match v with
-        // The common leaves, without setting up buffers (a JsonElement, a struct, may be an object).
-        | null -> ValueNone
-        | :? ValueType when not (v :? JsonElement) -> ValueNone
-        | :? string
-        | :? Array
-        | :? Variable -> ValueNone
-        | _ ->
+        // The common leaves, without setting up buffers.
+        if isCommonLeaf v then
+            ValueNone
+        else
             let b = EntryBuffers()
             let n = b.Fill(0, v)
 
@@ -4446,14 +4457,15 @@ module State =
             let replace =
                 match options.Replace with
                 | Some f -> fun _ _ current value -> f current value
-                | None -> Replacing.defaultReplace errors trail
+                // A lambda of all four arguments: called once per leaf, it must not be curried.
+                | None -> fun depth key current value -> Replacing.defaultReplace errors trail depth key current value
 
             let ctx: Replacing.Context =
                 { Replace = replace
                   Strict = options.Strict
                   Errors = errors
                   Trail = trail
-                  Steps = ResizeArray() }
+                  Steps = w.Steps }
 
             let struct (r, _) = Replacing.node ctx w.Entries 0 count state
             w.Return()
