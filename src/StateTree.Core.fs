@@ -2325,12 +2325,20 @@ module internal Partition =
                         else
                             nodePath
 
-                    w.Classify(childPath, kid, leaves)
+                    let decided =
+                        match c.Node with
+                        | Some decide -> decide childPath
+                        | None -> -1
+
+                    if decided >= 0 then
+                        // A path filter decides the whole sub-tree, as the walk over nodes does.
+                        Array.Fill(groupOf, decided, cursor, kid.LeafCount)
+                        cursor <- cursor + kid.LeafCount
+                    else
+                        w.Classify(childPath, kid, leaves)
 
         /// A packed node's groups: each is the node itself (it takes every leaf), null (none), or a
         /// packed node of the pruned shape, which is made once per walk for each set of kept leaves.
-        /// Leaves are classified one by one: a verdict on a whole sub-tree inside the node would
-        /// save little, since the node holds at most Shape.MaxLeaves leaves.
         member private w.Packed(nodePath: KeyPath, at: int, node: State) : unit =
             let shape = node.Shape
             let leaves = node.LeafArray
