@@ -3004,8 +3004,8 @@ module internal PureDict =
             else
                 ValueNone
 
-    /// The common leaves of pure dicts (null, numbers, strings, arrays, variables): values that are
-    /// no dictionary, recognised by class before any interface test.
+    /// The common leaves of pure dicts (null, numbers, strings, arrays, variables), which are not
+    /// dictionaries: recognised by class, before any interface test.
     let isCommonLeaf (v: obj | null) =
         match v with
         | null -> true
