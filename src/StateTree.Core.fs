@@ -2840,8 +2840,8 @@ type internal FlatWriter(result: struct (KeyPath * obj | null) array) =
 
 /// Builds a state from (path, leaf) pairs sorted by path, in one pass with a stack of open nodes.
 /// One builder per thread is reused (Rent, Return), with its key arrays: a state built again with
-/// the same keys gets the same key arrays, hence the same shapes, which makes building small states
-/// cheaper and comparing them with earlier ones a reference test.
+/// the same keys gets the same key arrays, hence the same shapes, so building a small state makes no
+/// new shape and comparing it with an earlier one compares shapes by reference.
 [<Sealed; AllowNullLiteral>]
 type internal SortedBuilder private () =
     // levels.[j] collects the children of the open node at depth j; openKeys.[j] is the key under
@@ -4465,8 +4465,7 @@ module State =
             let replace =
                 match options.Replace with
                 | Some f -> fun _ _ current value -> f current value
-                // A lambda of all four arguments: called once per leaf, it must not be curried.
-                | None -> fun depth key current value -> Replacing.defaultReplace errors trail depth key current value
+                | None -> Replacing.defaultReplace errors trail
 
             let ctx: Replacing.Context =
                 { Replace = replace

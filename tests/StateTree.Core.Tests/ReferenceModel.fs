@@ -683,10 +683,7 @@ type Flavor =
     /// StringKeys at even depths, ObjectKeys at odd ones: string-keyed dicts holding other kinds.
     | Mixed
 
-/// A fresh pure dict for the PD (first key wins among equal keys).
-let rec materialize (flavor: Flavor) (d: PD) : obj | null = materializeAt flavor 0 d
-
-and private materializeAt (flavor: Flavor) (depth: int) (d: PD) : obj | null =
+let rec private materializeAt (flavor: Flavor) (depth: int) (d: PD) : obj | null =
     match d with
     | PLeaf v -> v
     | PNode kids ->
@@ -724,6 +721,9 @@ and private materializeAt (flavor: Flavor) (depth: int) (d: PD) : obj | null =
                 r.TryAdd(k, child v) |> ignore
 
             box r
+
+/// A fresh pure dict for the PD (first key wins among equal keys).
+let materialize (flavor: Flavor) (d: PD) : obj | null = materializeAt flavor 0 d
 
 /// The pure-dict leaves below v (keys as given), one key list per leaf; empty sub-dicts give none.
 let rec pureLeafPaths (given: obj list) (v: obj | null) : obj list list =
