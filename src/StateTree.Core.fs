@@ -1170,6 +1170,10 @@ type internal Shape private (keys: PathKey array, kids: Shape array, leafCount: 
     [<ThreadStatic; DefaultValue>]
     static val mutable private lastB: Shape
 
+    // Kid shapes of the node being packed, reused on this thread (see KidBuffer).
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private kidBuffer: Shape array | null
+
     /// The largest sub-tree kept packed: an update copies its leaf array, so this bounds SetItem.
     static member MaxLeaves = 64
 
@@ -1177,6 +1181,16 @@ type internal Shape private (keys: PathKey array, kids: Shape array, leafCount: 
     static member MaxDepth = 8
 
     member _.Keys = keys
+
+    /// A buffer of Chunk.FlatMax kid shapes for the node being packed on this thread, to pass to
+    /// Intern (which copies what it keeps).
+    static member KidBuffer: Shape array =
+        match Shape.kidBuffer with
+        | null ->
+            let k = Array.zeroCreate Chunk.FlatMax
+            Shape.kidBuffer <- k
+            k
+        | k -> k
 
     /// keys.[i].GetHashCode() for each i.
     member _.KeyHashes: int array =
@@ -1357,10 +1371,6 @@ type State private (keys: PathKey array, children: obj, shape: Shape, leafCount:
     static let noValues: (obj | null) array = [||]
     static let empty = State([||], noValues, null, 0, 0, 0)
 
-    // Kid shapes of the node being packed (OfArrays), reused on this thread.
-    [<ThreadStatic; DefaultValue>]
-    static val mutable private kidShapes: Shape array | null
-
     /// A node from the keys and values of a small node (tree null), or from the tree of a large one
     /// (keys and values empty), holding count children.
     internal new
@@ -1514,14 +1524,7 @@ type State private (keys: PathKey array, children: obj, shape: Shape, leafCount:
 
     /// The packed node of these children: leaves, and flat or packed sub-states.
     static member private Pack(keys: PathKey array, values: (obj | null) array, leafCount: int) : State =
-        let kids =
-            match State.kidShapes with
-            | null ->
-                let k = Array.zeroCreate Chunk.FlatMax
-                State.kidShapes <- k
-                k
-            | k -> k
-
+        let kids = Shape.KidBuffer
         let leaves = Array.zeroCreate leafCount
         let mutable at = 0
 
@@ -2838,6 +2841,106 @@ type internal FlatWriter(result: struct (KeyPath * obj | null) array) =
                 result.[next] <- struct (nodePath.Append keys.[i], leaf)
                 next <- next + 1
 
+/// One open node of SortedBuilder: its children so far. While the node can still be packed, a
+/// sub-tree child is kept as its Shape (a type no caller can pass as a leaf) with its leaves
+/// appended to Leaves, so packing makes no node or leaf array for it. Once the node cannot be
+/// packed (Plain), its children are stored as they will be in the node.
+[<Sealed>]
+type internal BuilderLevel() =
+    member val Keys = ResizeArray<PathKey>()
+    member val Values = ResizeArray<obj | null>()
+    /// While not Plain: the leaves of the children in path order.
+    member val Leaves = ResizeArray<obj | null>()
+    member val Plain = false with get, set
+    /// While not Plain: how many children are pending sub-trees (Shape values).
+    member val Pending = 0 with get, set
+
+    /// Stores pending sub-trees as nodes: from now on the children are kept as they will be stored.
+    member l.MakePlain() =
+        let mutable at = 0
+
+        for i in 0 .. l.Values.Count - 1 do
+            match l.Values.[i] with
+            | :? Shape as shape ->
+                l.Values.[i] <- State.OfShape(shape, BuilderLevel.Slice(l.Leaves, at, shape.LeafCount))
+                at <- at + shape.LeafCount
+            | _ -> at <- at + 1
+
+        l.Leaves.Clear()
+        l.Pending <- 0
+        l.Plain <- true
+
+    static member private Slice(leaves: ResizeArray<obj | null>, at: int, count: int) =
+        let a = Array.zeroCreate count
+        leaves.CopyTo(at, a, 0, count)
+        a
+
+    /// Adds a child: a leaf, a node, or a pending sub-tree (shape) whose leaves are from.Leaves.
+    member l.Add(key: PathKey, child: obj | null, from: BuilderLevel | null) =
+        match child with
+        | :? Shape as shape when not l.Plain ->
+            if
+                l.Keys.Count >= Chunk.FlatMax
+                || l.Leaves.Count + shape.LeafCount > Shape.MaxLeaves
+                || shape.Depth >= Shape.MaxDepth
+            then
+                l.MakePlain()
+        | :? State ->
+            if not l.Plain then
+                l.MakePlain()
+        | _ ->
+            if
+                not l.Plain
+                && (l.Keys.Count >= Chunk.FlatMax || l.Leaves.Count >= Shape.MaxLeaves)
+            then
+                l.MakePlain()
+
+        l.Keys.Add key
+
+        match child with
+        | :? Shape as shape ->
+            let leaves = (nonNull from).Leaves
+
+            if l.Plain then
+                l.Values.Add(State.OfShape(shape, BuilderLevel.Slice(leaves, 0, leaves.Count)))
+            else
+                l.Values.Add shape
+                l.Leaves.AddRange leaves
+                l.Pending <- l.Pending + 1
+        | child ->
+            l.Values.Add child
+
+            if not l.Plain then
+                l.Leaves.Add child
+
+    /// Takes back the last child (a repeated path, or an empty sub-state that opens up).
+    member l.RemoveLast() =
+        let last = l.Values.Count - 1
+
+        if not l.Plain then
+            match l.Values.[last] with
+            | :? Shape as shape ->
+                l.Leaves.RemoveRange(l.Leaves.Count - shape.LeafCount, shape.LeafCount)
+                l.Pending <- l.Pending - 1
+            | _ -> l.Leaves.RemoveAt(l.Leaves.Count - 1)
+
+        l.Keys.RemoveAt last
+        l.Values.RemoveAt last
+
+    member l.LastKey = l.Keys.[l.Keys.Count - 1]
+    member l.LastValue = l.Values.[l.Values.Count - 1]
+
+    member l.Clear() =
+        l.Keys.Clear()
+        l.Values.Clear()
+        l.Leaves.Clear()
+        l.Pending <- 0
+        l.Plain <- false
+
+    /// Small enough to keep for the next build.
+    member l.Small =
+        l.Values.Capacity <= Chunk.FlatMax && l.Leaves.Capacity <= 2 * Shape.MaxLeaves
+
 /// Builds a state from (path, leaf) pairs sorted by path, in one pass with a stack of open nodes.
 /// One builder per thread is reused (Rent, Return), with its key arrays: a state built again with
 /// the same keys gets the same key arrays, hence the same shapes, so building a small state makes no
@@ -2846,13 +2949,13 @@ type internal FlatWriter(result: struct (KeyPath * obj | null) array) =
 type internal SortedBuilder private () =
     // levels.[j] collects the children of the open node at depth j; openKeys.[j] is the key under
     // which the node at depth j + 1 was opened.
-    let levels = ResizeArray<ResizeArray<PathKey> * ResizeArray<obj | null>>()
+    let levels = ResizeArray<BuilderLevel>()
     let openKeys = ResizeArray<PathKey>()
     let mutable depth = 0
     let errors = ResizeArray<StateError>()
     let shared = KeyArrays()
 
-    do levels.Add((ResizeArray(), ResizeArray()))
+    do levels.Add(BuilderLevel())
 
     /// The thread's spare builder, or a new one.
     static member Rent() =
@@ -2864,10 +2967,9 @@ type internal SortedBuilder private () =
     member b.Return() =
         let mutable small = true
 
-        for (k, v) in levels do
-            small <- small && v.Capacity <= Chunk.FlatMax
-            k.Clear()
-            v.Clear()
+        for level in levels do
+            small <- small && level.Small
+            level.Clear()
 
         openKeys.Clear()
         errors.Clear()
@@ -2878,18 +2980,31 @@ type internal SortedBuilder private () =
 
     member _.Errors = errors
 
-    member private _.Close() =
-        let (k, v) = levels.[depth]
+    /// The node a closed level stands for: a pending Shape while it can be packed, else a State.
+    member private _.Node(level: BuilderLevel) : obj | null =
+        let keys = shared.Of(Span.op_Implicit (CollectionsMarshal.AsSpan level.Keys))
 
-        let node =
-            State.OfArrays(shared.Of(Span.op_Implicit (CollectionsMarshal.AsSpan k)), v.ToArray())
+        if level.Plain then
+            State.OfArrays(keys, level.Values.ToArray())
+        elif level.Pending = 0 then
+            Shape.Intern(keys, null, level.Leaves.Count)
+        else
+            let kids = Shape.KidBuffer
 
-        k.Clear()
-        v.Clear()
+            for i in 0 .. keys.Length - 1 do
+                kids.[i] <-
+                    match level.Values.[i] with
+                    | :? Shape as shape -> shape
+                    | _ -> null
+
+            Shape.Intern(keys, kids, level.Leaves.Count)
+
+    member private b.Close() =
+        let level = levels.[depth]
+        let node = b.Node level
         depth <- depth - 1
-        let (pk, pv) = levels.[depth]
-        pk.Add openKeys.[depth]
-        pv.Add(box node)
+        levels.[depth].Add(openKeys.[depth], node, level)
+        level.Clear()
         openKeys.RemoveAt depth
 
     member private _.Open(key: PathKey) =
@@ -2897,7 +3012,7 @@ type internal SortedBuilder private () =
         depth <- depth + 1
 
         if levels.Count <= depth then
-            levels.Add((ResizeArray(), ResizeArray()))
+            levels.Add(BuilderLevel())
 
     /// Adds one pair; keys holds the path's keys (length = path.Count). sameParent: the previous
     /// pair's path has the same parent instance (siblings from Flatten), so the open levels match.
@@ -2919,14 +3034,13 @@ type internal SortedBuilder private () =
         let mutable j = common
 
         while ok && j < d - 1 do
-            let (k, v) = levels.[depth]
+            let level = levels.[depth]
 
-            if k.Count > 0 && k.[k.Count - 1].Equals keys.[j] then
-                match v.[v.Count - 1] with
+            if level.Keys.Count > 0 && level.LastKey.Equals keys.[j] then
+                match level.LastValue with
                 | :? State as s when s.Count = 0 ->
                     // An empty sub-state (from a grafted state) opens up to take children.
-                    k.RemoveAt(k.Count - 1)
-                    v.RemoveAt(v.Count - 1)
+                    level.RemoveLast()
                 | _ ->
                     errors.Add(StateError.LeafIsPrefix(path.Prefix(j + 1), path))
                     ok <- false
@@ -2936,25 +3050,26 @@ type internal SortedBuilder private () =
                 j <- j + 1
 
         if ok then
-            let (k, v) = levels.[depth]
+            let level = levels.[depth]
 
-            if k.Count > 0 && k.[k.Count - 1].Equals keys.[d - 1] then
+            if level.Keys.Count > 0 && level.LastKey.Equals keys.[d - 1] then
                 // A repeated path: the later pair wins.
-                v.[v.Count - 1] <- value
-            else
-                k.Add keys.[d - 1]
-                v.Add value
+                level.RemoveLast()
+
+            level.Add(keys.[d - 1], value, null)
 
     member b.Finish() : State =
         while depth > 0 do
             b.Close()
 
-        let (k, v) = levels.[0]
+        let root = levels.[0]
 
-        if k.Count = 0 then
+        if root.Keys.Count = 0 then
             State.EmptyState
         else
-            State.OfArrays(shared.Of(Span.op_Implicit (CollectionsMarshal.AsSpan k)), v.ToArray())
+            match b.Node root with
+            | :? Shape as shape -> State.OfShape(shape, root.Leaves.ToArray())
+            | node -> nonNull node :?> State
 
 /// Pure dicts as the core reads them: any supported dictionary, as (key, value) entries.
 module internal PureDict =
@@ -3974,7 +4089,11 @@ module State =
                 && path.Count > 0
                 && not (value :? State)
                 && not (value :? IStateWrapper)
-                && path.CompareTo previous >= 0
+                && (if obj.ReferenceEquals(path.ParentOrNull, previous.ParentOrNull) then
+                        // Siblings from Flatten: only the last keys differ.
+                        path.LastKey.CompareTo previous.LastKey >= 0
+                    else
+                        path.CompareTo previous >= 0)
 
             previous <- path
             i <- i + 1
