@@ -2594,20 +2594,76 @@ module internal Merging =
 
         Shape.Intern(keys.ToArray(), (if anySub then kids.ToArray() |> withNull else null), count)
 
+    /// The buffers of one depth of a merge, reused from node to node.
+    [<Sealed>]
+    type private Frame() =
+        member val Keys: PathKey array = [||] with get, set
+        member val Values: (obj | null) array = [||] with get, set
+        /// Per input: its keys, and its values unless it is packed.
+        member val Children: struct (PathKey array * (obj | null) array) array = [||] with get, set
+        member val Cursors: int array = [||] with get, set
+        /// Per packed input: where its next child's leaves start in its leaf array.
+        member val LeafAt: int array = [||] with get, set
+        // The sub-trees under one key, as a node (RunStates), or as the shape, the leaf array and the
+        // first leaf of a packed input's sub-tree (RunStates null), so that merging packed sub-trees
+        // needs no node made for them. RunShapes is null for a node that is not flat or packed.
+        member val RunStates: State array = [||] with get, set
+        member val RunShapes: Shape array = [||] with get, set
+        member val RunLeaves: (obj | null) array array = [||] with get, set
+        member val RunStarts: int array = [||] with get, set
+
+        member f.Reserve(inputs: int, capacity: int) =
+            if f.Keys.Length < capacity then
+                f.Keys <- Array.zeroCreate (max capacity (2 * f.Keys.Length))
+                f.Values <- Array.zeroCreate f.Keys.Length
+
+            if f.Children.Length < inputs then
+                f.Children <- Array.zeroCreate inputs
+                f.Cursors <- Array.zeroCreate inputs
+                f.LeafAt <- Array.zeroCreate inputs
+                f.RunStates <- Array.zeroCreate inputs
+                f.RunShapes <- Array.zeroCreate inputs
+                f.RunLeaves <- Array.zeroCreate inputs
+                f.RunStarts <- Array.zeroCreate inputs
+
+        /// Adds a sub-tree to the run at r.
+        member f.SetRun(r: int, state: State, shape: Shape, leaves: (obj | null) array, start: int) =
+            f.RunStates.[r] <- state
+            f.RunShapes.[r] <- shape
+            f.RunLeaves.[r] <- leaves
+            f.RunStarts.[r] <- start
+
+        /// The run's sub-tree at r as a node: a packed input's sub-tree gets its own leaf array.
+        member f.RunNode(r: int) : State =
+            let s = f.RunStates.[r]
+
+            if Node.isNull' s then
+                let shape = f.RunShapes.[r]
+                State.OfShape(shape, Array.sub f.RunLeaves.[r] f.RunStarts.[r] shape.LeafCount)
+            else
+                s
+
+        /// Drops the references to inputs and leaves held for the first n inputs.
+        member f.Release(n: int) =
+            for j in 0 .. n - 1 do
+                f.Children.[j] <- struct ([||], [||])
+                f.RunStates.[j] <- Unchecked.defaultof<State>
+                f.RunShapes.[j] <- Unchecked.defaultof<Shape>
+                f.RunLeaves.[j] <- [||]
+
     /// Merges nodes; buffers are per depth and reused from node to node. A thread keeps one spare
     /// merger with small buffers between calls, as Partition keeps a walker.
     [<Sealed; AllowNullLiteral>]
     type private Merger() =
         let mutable shared = KeyArrays()
-        let keysAt = ResizeArray<PathKey array>()
-        let valuesAt = ResizeArray<(obj | null) array>()
-        let childrenAt = ResizeArray<struct (PathKey array * (obj | null) array) array>()
-        let cursorsAt = ResizeArray<int array>()
-        let runsAt = ResizeArray<State array>()
+        let frames = ResizeArray<Frame>()
         // Packed inputs: a merge plan per tuple of input shapes, kept across calls as Partition keeps
-        // its pruned shapes.
+        // its pruned shapes; the last plan is checked first, since neighbouring sub-trees of a model
+        // usually have the same shapes.
         let plans = Dictionary<Shape array, Plan>(byShapes)
         let mutable probe: Shape array = [||]
+        let mutable lastShapes: Shape array = [||]
+        let mutable lastPlan = Unchecked.defaultof<Plan>
 
         static member Rent() =
             match Spare<Merger>.Take() with
@@ -2625,55 +2681,62 @@ module internal Merging =
             Array.Clear probe
 
             if
-                keysAt.Count <= 64
-                && keysAt |> Seq.forall (fun k -> k.Length <= 2 * Chunk.FlatMax)
+                frames.Count <= 64
+                && frames |> Seq.forall (fun f -> f.Keys.Length <= 2 * Chunk.FlatMax)
             then
                 Spare.Keep m
 
-        member private _.Reserve(depth: int, inputs: int, capacity: int) =
-            while keysAt.Count <= depth do
-                keysAt.Add [||]
-                valuesAt.Add [||]
-                childrenAt.Add [||]
-                cursorsAt.Add [||]
-                runsAt.Add [||]
+        member private _.Frame(depth: int, inputs: int, capacity: int) =
+            while frames.Count <= depth do
+                frames.Add(Frame())
 
-            if keysAt.[depth].Length < capacity then
-                keysAt.[depth] <- Array.zeroCreate (max capacity (2 * keysAt.[depth].Length))
-                valuesAt.[depth] <- Array.zeroCreate keysAt.[depth].Length
+            let f = frames.[depth]
+            f.Reserve(inputs, capacity)
+            f
 
-            if childrenAt.[depth].Length < inputs then
-                childrenAt.[depth] <- Array.zeroCreate inputs
-                cursorsAt.[depth] <- Array.zeroCreate inputs
-                runsAt.[depth] <- Array.zeroCreate inputs
+        member private _.Plan(n: int) : Plan =
+            let mutable same = lastShapes.Length = n
 
-        /// Merges flat or packed inputs by the plan for their shapes; null when the merged node
-        /// would hold more leaves than a packed node may (the caller merges it node by node).
-        member private _.Packed(inputs: State array, n: int) : State =
+            for j in 0 .. n - 1 do
+                same <- same && obj.ReferenceEquals(lastShapes.[j], probe.[j])
+
+            if same then
+                lastPlan
+            else
+                let mutable plan = Unchecked.defaultof<Plan>
+
+                if not (plans.TryGetValue(probe, &plan)) then
+                    let from = ResizeArray()
+                    let at = ResizeArray()
+
+                    let shape =
+                        mergeShapes (Array.copy probe) (Array.init n id) (Array.zeroCreate n) from at
+
+                    plan <-
+                        { Shape = shape
+                          Inputs = from.ToArray()
+                          Leaves = at.ToArray() }
+
+                    if plans.Count >= 1024 then
+                        plans.Clear()
+
+                    plans.[Array.copy probe] <- plan
+
+                lastShapes <- Array.copy probe
+                lastPlan <- plan
+                plan
+
+        /// Merges flat or packed sub-trees (shape, leaf array, first leaf) by the plan for their
+        /// shapes; null when the merged node would hold more leaves than a packed node may (the
+        /// caller merges it node by node).
+        member private m.Packed
+            (shapes: Shape array, leafArrays: (obj | null) array array, starts: int array, n: int)
+            : State =
             if probe.Length <> n then
                 probe <- Array.zeroCreate n
 
-            for j in 0 .. n - 1 do
-                probe.[j] <- inputs.[j].Shape
-
-            let mutable plan = Unchecked.defaultof<Plan>
-
-            if not (plans.TryGetValue(probe, &plan)) then
-                let from = ResizeArray()
-                let at = ResizeArray()
-
-                let shape =
-                    mergeShapes (Array.copy probe) (Array.init n id) (Array.zeroCreate n) from at
-
-                plan <-
-                    { Shape = shape
-                      Inputs = from.ToArray()
-                      Leaves = at.ToArray() }
-
-                if plans.Count >= 1024 then
-                    plans.Clear()
-
-                plans.[Array.copy probe] <- plan
+            Array.blit shapes 0 probe 0 n
+            let plan = m.Plan n
 
             if plan.Shape.LeafCount > Shape.MaxLeaves then
                 Unchecked.defaultof<State>
@@ -2681,25 +2744,42 @@ module internal Merging =
                 let leaves = Array.zeroCreate plan.Leaves.Length
 
                 for l in 0 .. leaves.Length - 1 do
-                    leaves.[l] <- inputs.[plan.Inputs.[l]].LeafArray.[plan.Leaves.[l]]
+                    let j = plan.Inputs.[l]
+                    leaves.[l] <- leafArrays.[j].[starts.[j] + plan.Leaves.[l]]
 
                 State.OfShape(plan.Shape, leaves)
 
         /// Merges inputs.[0 .. n - 1] (two or more); null when no leaf is left.
-        member m.Nodes(inputs: State array, n: int, depth: int) : State =
-            let mutable shaped = true
-
-            for j in 0 .. n - 1 do
-                shaped <- shaped && not (isNull inputs.[j].Shape)
-
+        member m.Nodes(inputs: State array, n: int) : State =
             let merged =
-                if shaped then
-                    m.Packed(inputs, n)
+                if inputs |> Array.forall (fun s -> not (isNull s.Shape)) then
+                    m.Packed(inputs |> Array.map _.Shape, inputs |> Array.map _.LeafArray, Array.zeroCreate n, n)
                 else
                     Unchecked.defaultof<State>
 
             if Node.isNull' merged then
-                m.Plain(inputs, n, depth)
+                m.Plain(inputs, n, 0)
+            else
+                merged
+
+        /// Merges the run of sub-trees of frame f (two or more) at depth.
+        member private m.Run(f: Frame, count: int, depth: int) : State =
+            let mutable shaped = true
+
+            for r in 0 .. count - 1 do
+                shaped <- shaped && not (isNull f.RunShapes.[r])
+
+            let merged =
+                if shaped then
+                    m.Packed(f.RunShapes, f.RunLeaves, f.RunStarts, count)
+                else
+                    Unchecked.defaultof<State>
+
+            if Node.isNull' merged then
+                for r in 0 .. count - 1 do
+                    f.RunStates.[r] <- f.RunNode r
+
+                m.Plain(f.RunStates, count, depth)
             else
                 merged
 
@@ -2709,16 +2789,23 @@ module internal Merging =
             for j in 0 .. n - 1 do
                 capacity <- capacity + inputs.[j].Count
 
-            m.Reserve(depth, n, capacity)
-            let keys = keysAt.[depth]
-            let values = valuesAt.[depth]
-            let children = childrenAt.[depth]
-            let cursors = cursorsAt.[depth]
-            let run = runsAt.[depth]
+            let f = m.Frame(depth, n, capacity)
+            let keys = f.Keys
+            let values = f.Values
+            let children = f.Children
+            let cursors = f.Cursors
 
             for j in 0 .. n - 1 do
-                children.[j] <- inputs.[j].Children()
+                let s = inputs.[j]
+
+                children.[j] <-
+                    if s.IsPacked then
+                        struct (s.FlatKeys, [||])
+                    else
+                        s.Children()
+
                 cursors.[j] <- 0
+                f.LeafAt.[j] <- 0
 
             let mutable count = 0
             let mutable least = PathKey()
@@ -2735,16 +2822,34 @@ module internal Merging =
                     let c = cursors.[j]
 
                     if c < k.Length && k.[c].Equals least then
-                        match v.[c] with
-                        | :? State as s ->
-                            if s.LeafCount > 0 then
-                                run.[runCount] <- s
+                        let input = inputs.[j]
+
+                        if input.IsPacked then
+                            let at = f.LeafAt.[j]
+
+                            match input.Shape.Kid c with
+                            | null ->
+                                leaf <- input.LeafArray.[at]
+                                isLeaf <- true
+                                runCount <- 0
+                            | kid ->
+                                f.SetRun(runCount, Unchecked.defaultof<State>, kid, input.LeafArray, at)
                                 runCount <- runCount + 1
                                 isLeaf <- false
-                        | x ->
-                            leaf <- x
-                            isLeaf <- true
-                            runCount <- 0
+
+                            f.LeafAt.[j] <- at + input.Shape.LeavesOf c
+                        else
+                            match v.[c] with
+                            | :? State as s ->
+                                if s.LeafCount > 0 then
+                                    let leaves = if isNull s.Shape then [||] else s.LeafArray
+                                    f.SetRun(runCount, s, s.Shape, leaves, 0)
+                                    runCount <- runCount + 1
+                                    isLeaf <- false
+                            | x ->
+                                leaf <- x
+                                isLeaf <- true
+                                runCount <- 0
 
                         cursors.[j] <- c + 1
 
@@ -2754,18 +2859,16 @@ module internal Merging =
                     elif runCount = 0 then
                         null
                     elif runCount = 1 then
-                        box (Node.dropEmpties run.[0])
+                        box (Node.dropEmpties (f.RunNode 0))
                     else
-                        box (Deep.guard (fun () -> m.Nodes(run, runCount, depth + 1)))
+                        box (Deep.guard (fun () -> m.Run(f, runCount, depth + 1)))
 
                 if isLeaf || runCount > 0 then
                     keys.[count] <- least
                     values.[count] <- value
                     count <- count + 1
 
-            for j in 0 .. n - 1 do
-                children.[j] <- struct ([||], [||])
-                run.[j] <- Unchecked.defaultof<State>
+            f.Release n
 
             if count = 0 then
                 Unchecked.defaultof<State>
@@ -2778,7 +2881,7 @@ module internal Merging =
     /// Merges nodes (two or more); null when no leaf is left.
     let mergeNodes (inputs: State array) : State =
         let m = Merger.Rent()
-        let merged = m.Nodes(inputs, inputs.Length, 0)
+        let merged = m.Nodes(inputs, inputs.Length)
         m.Return()
         merged
 
