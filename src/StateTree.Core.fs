@@ -1135,6 +1135,27 @@ module internal Chunk =
                     branch (removeAt c.Children j)
             | updated -> branch (replaceAt c.Children j updated)
 
+    /// The tree over leaf chunks in key order (at least one), built as ofSorted builds its levels.
+    let ofLeafChunks (leaves: ResizeArray<Chunk>) : Chunk =
+        let mutable level = leaves.ToArray()
+
+        while level.Length > 1 do
+            let current = level
+
+            level <-
+                runs current.Length
+                |> Array.map (fun (struct (s, e)) -> branch current.[s .. e - 1])
+
+        level.[0]
+
+    /// Calls f on every leaf chunk in key order.
+    let rec iterLeafChunks (c: Chunk) (f: Chunk -> unit) =
+        if c.IsLeaf then
+            f c
+        else
+            for child in c.Children do
+                iterLeafChunks child f
+
     /// A root that has grown a sibling gets a new branch above both.
     let root (struct (c: Chunk, extra: Chunk)) =
         if isNull extra then c else branch [| c; extra |]
@@ -2196,6 +2217,83 @@ type internal Picks() =
             Array.Clear(values, 0, count)
             State.OfArrays(k, v)
 
+    /// The kept children of one leaf chunk of a large input node: the chunk itself when it kept
+    /// everything unchanged, null when it kept nothing, else a new chunk (sharing the input's keys
+    /// when every key is kept).
+    member p.ToChunk(input: Chunk) : Chunk =
+        if count = 0 then
+            null
+        elif same && count = input.Count then
+            input
+        else
+            if same then
+                p.Materialize input.Values
+
+            let k =
+                if count = input.Count then
+                    input.Keys
+                else
+                    Array.init count (fun j -> input.Keys.[positions.[j]])
+
+            let v = Array.sub values 0 count
+            Array.Clear(values, 0, count)
+            Chunk(k, v, [||], count)
+
+/// The children of a large node as they are kept, leaf chunk by leaf chunk, so that filtering a node
+/// of many children copies neither its entries out nor the kept ones into flat arrays first.
+[<Sealed>]
+type internal ChunkRun() =
+    let chunks = ResizeArray<Chunk>()
+    let mutable count = 0
+    let mutable leaves = 0
+    let mutable empties = 0
+    let mutable unchanged = true
+
+    /// How many chunks the buffer holds before it grows.
+    member _.Capacity = chunks.Capacity
+
+    member _.Reset() =
+        chunks.Clear()
+        count <- 0
+        leaves <- 0
+        empties <- 0
+        unchanged <- true
+
+    /// Adds the kept part of input (null: nothing kept; input itself: all of it, unchanged).
+    member _.Add(kept: Chunk, input: Chunk) =
+        if not (obj.ReferenceEquals(kept, input)) then
+            unchanged <- false
+
+        if not (isNull kept) then
+            chunks.Add kept
+            count <- count + kept.Count
+
+            for v in kept.Values do
+                leaves <- leaves + State.LeavesOf v
+                empties <- empties + State.EmptyOf v
+
+    /// The node kept from input: input itself, null when nothing is kept, else a new node.
+    member _.Build(input: State, shared: KeyArrays) : State =
+        let result =
+            if count = 0 then
+                Unchecked.defaultof<State>
+            elif unchanged then
+                input
+            elif count <= Chunk.FlatMax then
+                let keys = Array.zeroCreate count
+                let values = Array.zeroCreate count
+                let mutable at = 0
+
+                for c in chunks do
+                    at <- Chunk.copyTo c keys values at
+
+                State.OfArrays(shared.Of(ReadOnlySpan keys), values)
+            else
+                State([||], [||], Chunk.ofLeafChunks chunks, count, leaves, empties)
+
+        chunks.Clear()
+        result
+
 /// Filter, Split, Where: every leaf is sent to one group (or to none).
 module internal Partition =
     type Classifier =
@@ -2220,6 +2318,7 @@ module internal Partition =
         let mutable c = Unchecked.defaultof<Classifier>
         let mutable slots = 0
         let mutable picks: Picks array = [||]
+        let mutable runs: ChunkRun array = [||]
         let mutable results: State array = [||]
         let mutable shared = Unchecked.defaultof<KeyArrays>
         // Packed nodes: the group of each leaf, and the pruned shape of each (shape, kept leaves).
@@ -2228,6 +2327,11 @@ module internal Partition =
         let groupOf: int array = Array.zeroCreate Shape.MaxLeaves
         let mutable cursor = 0
         let pruned = Dictionary<struct (Shape * uint64), Shape>()
+        // Per group: the kept-leaf mask of the packed node at hand, and the last pruning answered.
+        let mutable masks: uint64 array = [||]
+        let mutable lastShape: Shape array = [||]
+        let mutable lastMask: uint64 array = [||]
+        let mutable lastPruned: Shape array = [||]
 
         /// The thread's spare walker, or a new one when it has none (or a walk on it is under way).
         static member Rent(classifier: Classifier) =
@@ -2242,6 +2346,13 @@ module internal Partition =
         member private _.Start(classifier: Classifier) =
             c <- classifier
             slots <- classifier.Slots
+
+            if masks.Length < slots then
+                masks <- Array.zeroCreate slots
+                lastShape <- Array.zeroCreate slots
+                lastMask <- Array.zeroCreate slots
+                lastPruned <- Array.zeroCreate slots
+
             shared <- KeyArrays()
 
         /// Keeps the walker as the thread's spare unless a large node grew its buffers; it holds no
@@ -2254,6 +2365,7 @@ module internal Partition =
             if
                 picks.Length <= 64
                 && picks |> Array.forall (fun p -> p.Capacity <= Chunk.FlatMax)
+                && runs |> Array.forall (fun r -> r.Capacity <= 1024)
             then
                 Spare.Keep w
 
@@ -2268,8 +2380,11 @@ module internal Partition =
                 Array.Resize(&picks, n)
                 Array.Resize(&results, n)
 
+                Array.Resize(&runs, n)
+
                 for i in old .. n - 1 do
                     picks.[i] <- Picks()
+                    runs.[i] <- ChunkRun()
 
         member w.Node(nodePath: KeyPath, depth: int, node: State) : unit =
             w.Reserve depth
@@ -2287,32 +2402,55 @@ module internal Partition =
                         results.[at + decided] <- Node.dropEmpties node
                 elif node.IsPacked then
                     w.Packed(nodePath, at, node)
+                elif not (isNull node.Tree) then
+                    w.Wide(nodePath, depth, at, node)
                 else
                     let struct (keys, values) = node.Children()
-
-                    for g in 0 .. slots - 1 do
-                        picks.[at + g].Reset()
-
-                    for i in 0 .. keys.Length - 1 do
-                        match values.[i] with
-                        | :? State as child ->
-                            let childPath = if c.NeedsPath then nodePath.Append keys.[i] else nodePath
-                            Deep.guard (fun () -> w.Node(childPath, depth + 1, child))
-                            let below = at + slots
-
-                            for g in 0 .. slots - 1 do
-                                let part = results.[below + g]
-
-                                if not (Node.isNull' part) then
-                                    picks.[at + g].Add(i, part, obj.ReferenceEquals(part, child), values)
-                        | leaf ->
-                            let target = c.Leaf.Invoke(nodePath, keys.[i], leaf)
-
-                            if target < slots then
-                                picks.[at + target].Add(i, leaf, true, values)
+                    w.Children(nodePath, depth, at, keys, values)
 
                     for g in 0 .. slots - 1 do
                         results.[at + g] <- picks.[at + g].Build(node, keys, values, shared)
+
+        /// The groups of a large node, one leaf chunk of its tree at a time.
+        member private w.Wide(nodePath: KeyPath, depth: int, at: int, node: State) : unit =
+            for g in 0 .. slots - 1 do
+                runs.[at + g].Reset()
+
+            Chunk.iterLeafChunks node.Tree (fun chunk ->
+                let keys = chunk.Keys
+                let values = chunk.Values
+                w.Children(nodePath, depth, at, keys, values)
+
+                for g in 0 .. slots - 1 do
+                    runs.[at + g].Add(picks.[at + g].ToChunk chunk, chunk))
+
+            for g in 0 .. slots - 1 do
+                results.[at + g] <- runs.[at + g].Build(node, shared)
+
+        /// Sends the children (keys, values) of a node at depth to the picks of their groups.
+        member private w.Children
+            (nodePath: KeyPath, depth: int, at: int, keys: PathKey array, values: (obj | null) array)
+            =
+            for g in 0 .. slots - 1 do
+                picks.[at + g].Reset()
+
+            for i in 0 .. keys.Length - 1 do
+                match values.[i] with
+                | :? State as child ->
+                    let childPath = if c.NeedsPath then nodePath.Append keys.[i] else nodePath
+                    Deep.guard (fun () -> w.Node(childPath, depth + 1, child))
+                    let below = at + slots
+
+                    for g in 0 .. slots - 1 do
+                        let part = results.[below + g]
+
+                        if not (Node.isNull' part) then
+                            picks.[at + g].Add(i, part, obj.ReferenceEquals(part, child), values)
+                | leaf ->
+                    let target = c.Leaf.Invoke(nodePath, keys.[i], leaf)
+
+                    if target < slots then
+                        picks.[at + target].Add(i, leaf, true, values)
 
         /// Sends the leaves below a packed node's shape to their groups (cursor: the next leaf).
         member private w.Classify(nodePath: KeyPath, shape: Shape, leaves: (obj | null) array) : unit =
@@ -2340,6 +2478,29 @@ module internal Partition =
                     else
                         w.Classify(childPath, kid, leaves)
 
+        /// The pruned shape of shape keeping the leaves in mask, for group g: the group's last answer
+        /// when neighbouring sub-trees repeat a shape (layers of a model), else from the table.
+        member private _.Pruned(shape: Shape, mask: uint64, g: int) : Shape =
+            if obj.ReferenceEquals(lastShape.[g], shape) && lastMask.[g] = mask then
+                lastPruned.[g]
+            else
+                let key = struct (shape, mask)
+                let mutable out = null
+
+                if not (pruned.TryGetValue(key, &out)) then
+                    cursor <- 0
+                    out <- Shape.Prune(shape, mask, &cursor)
+
+                    if pruned.Count >= 1024 then
+                        pruned.Clear()
+
+                    pruned.[key] <- out
+
+                lastShape.[g] <- shape
+                lastMask.[g] <- mask
+                lastPruned.[g] <- out
+                out
+
         /// A packed node's groups: each is the node itself (it takes every leaf), null (none), or a
         /// packed node of the pruned shape, which is made once per walk for each set of kept leaves.
         member private w.Packed(nodePath: KeyPath, at: int, node: State) : unit =
@@ -2347,43 +2508,39 @@ module internal Partition =
             let leaves = node.LeafArray
             cursor <- 0
             w.Classify(nodePath, shape, leaves)
+            Array.Clear(masks, 0, slots)
+
+            for j in 0 .. leaves.Length - 1 do
+                let g = groupOf.[j]
+
+                if g < slots then
+                    masks.[g] <- masks.[g] ||| (1UL <<< j)
+
+            let all =
+                if leaves.Length = 64 then
+                    UInt64.MaxValue
+                else
+                    (1UL <<< leaves.Length) - 1UL
 
             for g in 0 .. slots - 1 do
-                let mutable mask = 0UL
-                let mutable count = 0
-
-                for j in 0 .. leaves.Length - 1 do
-                    if groupOf.[j] = g then
-                        mask <- mask ||| (1UL <<< j)
-                        count <- count + 1
+                let mask = masks.[g]
 
                 results.[at + g] <-
-                    if count = leaves.Length then
+                    if mask = all then
                         node
-                    elif count = 0 then
+                    elif mask = 0UL then
                         Unchecked.defaultof<State>
                     else
-                        let key = struct (shape, mask)
-                        let mutable out = null
-
-                        if not (pruned.TryGetValue(key, &out)) then
-                            cursor <- 0
-                            out <- Shape.Prune(shape, mask, &cursor)
-
-                            if pruned.Count >= 1024 then
-                                pruned.Clear()
-
-                            pruned.[key] <- out
-
-                        let kept = Array.zeroCreate count
+                        let kept = Array.zeroCreate (Numerics.BitOperations.PopCount mask)
+                        let mutable rest = mask
                         let mutable k = 0
 
-                        for j in 0 .. leaves.Length - 1 do
-                            if groupOf.[j] = g then
-                                kept.[k] <- leaves.[j]
-                                k <- k + 1
+                        while rest <> 0UL do
+                            kept.[k] <- leaves.[Numerics.BitOperations.TrailingZeroCount rest]
+                            k <- k + 1
+                            rest <- rest &&& (rest - 1UL)
 
-                        State.OfShape(out, kept)
+                        State.OfShape(w.Pruned(shape, mask, g), kept)
 
     /// The groups of the state (null for an empty group).
     let run (c: Classifier) (state: State) : State array =
