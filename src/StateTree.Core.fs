@@ -2294,6 +2294,63 @@ type internal ChunkRun() =
         chunks.Clear()
         result
 
+/// Writes the children of a node in key order when their number is not known in advance: flat
+/// while there are at most Chunk.FlatMax, then leaf chunk by leaf chunk, so that a node of many
+/// children is never held in flat arrays first.
+[<Sealed>]
+type internal NodeWriter() =
+    let keys: PathKey array = Array.zeroCreate Chunk.FlatMax
+    let values: (obj | null) array = Array.zeroCreate Chunk.FlatMax
+    let mutable pending = 0
+    let chunks = ResizeArray<Chunk>()
+    let mutable count = 0
+    let mutable leaves = 0
+    let mutable empties = 0
+
+    member private _.Emit(start: int, n: int) =
+        chunks.Add(Chunk(Array.sub keys start n, Array.sub values start n, [||], n))
+
+    member w.Add(key: PathKey, value: obj | null) =
+        if pending = keys.Length then
+            // More than FlatMax children: the node is a tree; FlatMax = 2 * Fanout.
+            w.Emit(0, Chunk.Fanout)
+            w.Emit(Chunk.Fanout, Chunk.Fanout)
+            pending <- 0
+        elif pending = Chunk.Fanout && chunks.Count > 0 then
+            w.Emit(0, Chunk.Fanout)
+            pending <- 0
+
+        keys.[pending] <- key
+        values.[pending] <- value
+        pending <- pending + 1
+        count <- count + 1
+        leaves <- leaves + State.LeavesOf value
+        empties <- empties + State.EmptyOf value
+
+    /// The node of the children written (null when none), and the writer empty again.
+    member w.Build(shared: KeyArrays) : State =
+        let result =
+            if count = 0 then
+                Unchecked.defaultof<State>
+            elif chunks.Count = 0 then
+                State.OfArrays(shared.Of(ReadOnlySpan(keys, 0, pending)), Array.sub values 0 pending)
+            else
+                if pending > 0 then
+                    w.Emit(0, pending)
+
+                State([||], [||], Chunk.ofLeafChunks chunks, count, leaves, empties)
+
+        Array.Clear(values, 0, pending)
+        pending <- 0
+        chunks.Clear()
+        count <- 0
+        leaves <- 0
+        empties <- 0
+        result
+
+    /// How many chunks the buffer holds before it grows.
+    member _.Capacity = chunks.Capacity
+
 /// Filter, Split, Where: every leaf is sent to one group (or to none).
 module internal Partition =
     type Classifier =
@@ -2754,11 +2811,14 @@ module internal Merging =
     /// The buffers of one depth of a merge, reused from node to node.
     [<Sealed>]
     type private Frame() =
-        member val Keys: PathKey array = [||] with get, set
-        member val Values: (obj | null) array = [||] with get, set
-        /// Per input: its keys, and its values unless it is packed.
+        member val Output = NodeWriter()
+        /// Per input: the keys, and the values unless it is packed, of its children or, for a large
+        /// node, of the leaf chunk at hand.
         member val Children: struct (PathKey array * (obj | null) array) array = [||] with get, set
         member val Cursors: int array = [||] with get, set
+        /// Per large input: its leaf chunks, and the index of the one at hand.
+        member val Chunks: Chunk array array = [||] with get, set
+        member val ChunkAt: int array = [||] with get, set
         /// Per packed input: where its next child's leaves start in its leaf array.
         member val LeafAt: int array = [||] with get, set
         // The sub-trees under one key, as a node (RunStates), or as the shape, the leaf array and the
@@ -2769,14 +2829,12 @@ module internal Merging =
         member val RunLeaves: (obj | null) array array = [||] with get, set
         member val RunStarts: int array = [||] with get, set
 
-        member f.Reserve(inputs: int, capacity: int) =
-            if f.Keys.Length < capacity then
-                f.Keys <- Array.zeroCreate (max capacity (2 * f.Keys.Length))
-                f.Values <- Array.zeroCreate f.Keys.Length
-
+        member f.Reserve(inputs: int) =
             if f.Children.Length < inputs then
                 f.Children <- Array.zeroCreate inputs
                 f.Cursors <- Array.zeroCreate inputs
+                f.Chunks <- Array.zeroCreate inputs
+                f.ChunkAt <- Array.zeroCreate inputs
                 f.LeafAt <- Array.zeroCreate inputs
                 f.RunStates <- Array.zeroCreate inputs
                 f.RunShapes <- Array.zeroCreate inputs
@@ -2804,6 +2862,7 @@ module internal Merging =
         member f.Release(n: int) =
             for j in 0 .. n - 1 do
                 f.Children.[j] <- struct ([||], [||])
+                f.Chunks.[j] <- [||]
                 f.RunStates.[j] <- Unchecked.defaultof<State>
                 f.RunShapes.[j] <- Unchecked.defaultof<Shape>
                 f.RunLeaves.[j] <- [||]
@@ -2837,18 +2896,15 @@ module internal Merging =
             shared <- Unchecked.defaultof<KeyArrays>
             Array.Clear probe
 
-            if
-                frames.Count <= 64
-                && frames |> Seq.forall (fun f -> f.Keys.Length <= 2 * Chunk.FlatMax)
-            then
+            if frames.Count <= 64 && frames |> Seq.forall (fun f -> f.Output.Capacity <= 1024) then
                 Spare.Keep m
 
-        member private _.Frame(depth: int, inputs: int, capacity: int) =
+        member private _.Frame(depth: int, inputs: int) =
             while frames.Count <= depth do
                 frames.Add(Frame())
 
             let f = frames.[depth]
-            f.Reserve(inputs, capacity)
+            f.Reserve inputs
             f
 
         member private _.Plan(n: int) : Plan =
@@ -2941,30 +2997,32 @@ module internal Merging =
                 merged
 
         member private m.Plain(inputs: State array, n: int, depth: int) : State =
-            let mutable capacity = 0
-
-            for j in 0 .. n - 1 do
-                capacity <- capacity + inputs.[j].Count
-
-            let f = m.Frame(depth, n, capacity)
-            let keys = f.Keys
-            let values = f.Values
+            let f = m.Frame(depth, n)
             let children = f.Children
             let cursors = f.Cursors
 
             for j in 0 .. n - 1 do
                 let s = inputs.[j]
 
-                children.[j] <-
-                    if s.IsPacked then
-                        struct (s.FlatKeys, [||])
-                    else
-                        s.Children()
+                match s.Tree with
+                | null ->
+                    children.[j] <-
+                        if s.IsPacked then
+                            struct (s.FlatKeys, [||])
+                        else
+                            s.Children()
 
+                    f.Chunks.[j] <- [||]
+                | tree ->
+                    let chunks = ResizeArray()
+                    Chunk.iterLeafChunks tree chunks.Add
+                    f.Chunks.[j] <- chunks.ToArray()
+                    children.[j] <- struct (f.Chunks.[j].[0].Keys, f.Chunks.[j].[0].Values)
+
+                f.ChunkAt.[j] <- 0
                 cursors.[j] <- 0
                 f.LeafAt.[j] <- 0
 
-            let mutable count = 0
             let mutable least = PathKey()
 
             while nextKey children cursors n &least do
@@ -3010,6 +3068,13 @@ module internal Merging =
 
                         cursors.[j] <- c + 1
 
+                        if c + 1 = k.Length && f.ChunkAt.[j] + 1 < f.Chunks.[j].Length then
+                            // The next leaf chunk of a large input.
+                            let next = f.Chunks.[j].[f.ChunkAt.[j] + 1]
+                            f.ChunkAt.[j] <- f.ChunkAt.[j] + 1
+                            children.[j] <- struct (next.Keys, next.Values)
+                            cursors.[j] <- 0
+
                 let value =
                     if isLeaf then
                         leaf
@@ -3021,19 +3086,10 @@ module internal Merging =
                         box (Deep.guard (fun () -> m.Run(f, runCount, depth + 1)))
 
                 if isLeaf || runCount > 0 then
-                    keys.[count] <- least
-                    values.[count] <- value
-                    count <- count + 1
+                    f.Output.Add(least, value)
 
             f.Release n
-
-            if count = 0 then
-                Unchecked.defaultof<State>
-            else
-                let k = shared.Of(ReadOnlySpan(keys, 0, count))
-                let v = Array.sub values 0 count
-                Array.Clear(values, 0, count)
-                State.OfArrays(k, v)
+            f.Output.Build shared
 
     /// Merges nodes (two or more); null when no leaf is left.
     let mergeNodes (inputs: State array) : State =
