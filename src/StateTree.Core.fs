@@ -2327,6 +2327,21 @@ type internal NodeWriter() =
         leaves <- leaves + State.LeavesOf value
         empties <- empties + State.EmptyOf value
 
+    member _.Count = count
+
+    /// The last child written (there is one).
+    member _.LastKey = keys.[pending - 1]
+
+    member _.LastValue = values.[pending - 1]
+
+    /// Takes back the last child written; the next call must write one (no two in a row).
+    member _.RemoveLast() =
+        pending <- pending - 1
+        count <- count - 1
+        leaves <- leaves - State.LeavesOf values.[pending]
+        empties <- empties - State.EmptyOf values.[pending]
+        values.[pending] <- null
+
     /// The node of the children written (null when none), and the writer empty again.
     member w.Build(shared: KeyArrays) : State =
         let result =
@@ -2340,13 +2355,17 @@ type internal NodeWriter() =
 
                 State([||], [||], Chunk.ofLeafChunks chunks, count, leaves, empties)
 
+        w.Reset()
+        result
+
+    /// Drops what was written.
+    member _.Reset() =
         Array.Clear(values, 0, pending)
         pending <- 0
         chunks.Clear()
         count <- 0
         leaves <- 0
         empties <- 0
-        result
 
     /// How many chunks the buffer holds before it grows.
     member _.Capacity = chunks.Capacity
@@ -3160,11 +3179,13 @@ type internal FlatWriter(result: struct (KeyPath * obj | null) array) =
 /// One open node of SortedBuilder: its children so far. While the node can still be packed, a
 /// sub-tree child is kept as its Shape (a type no caller can pass as a leaf) with its leaves
 /// appended to Leaves, so packing makes no node or leaf array for it. Once the node cannot be
-/// packed (Plain), its children are stored as they will be in the node.
+/// packed (Plain), its children go to Output as they will be stored in the node.
 [<Sealed>]
 type internal BuilderLevel() =
+    /// While not Plain: the children.
     member val Keys = ResizeArray<PathKey>()
     member val Values = ResizeArray<obj | null>()
+    member val Output = NodeWriter()
     /// While not Plain: the leaves of the children in path order.
     member val Leaves = ResizeArray<obj | null>()
     member val Plain = false with get, set
@@ -3182,6 +3203,11 @@ type internal BuilderLevel() =
                 at <- at + shape.LeafCount
             | _ -> at <- at + 1
 
+        for i in 0 .. l.Values.Count - 1 do
+            l.Output.Add(l.Keys.[i], l.Values.[i])
+
+        l.Keys.Clear()
+        l.Values.Clear()
         l.Leaves.Clear()
         l.Pending <- 0
         l.Plain <- true
@@ -3211,51 +3237,68 @@ type internal BuilderLevel() =
             then
                 l.MakePlain()
 
-        l.Keys.Add key
-
         match child with
         | :? Shape as shape ->
             let leaves = (nonNull from).Leaves
 
             if l.Plain then
-                l.Values.Add(State.OfShape(shape, BuilderLevel.Slice(leaves, 0, leaves.Count)))
+                l.Output.Add(key, State.OfShape(shape, BuilderLevel.Slice(leaves, 0, leaves.Count)))
             else
+                l.Keys.Add key
                 l.Values.Add shape
                 l.Leaves.AddRange leaves
                 l.Pending <- l.Pending + 1
         | child ->
-            l.Values.Add child
-
-            if not l.Plain then
+            if l.Plain then
+                l.Output.Add(key, child)
+            else
+                l.Keys.Add key
+                l.Values.Add child
                 l.Leaves.Add child
 
     /// Takes back the last child (a repeated path, or an empty sub-state that opens up).
     member l.RemoveLast() =
-        let last = l.Values.Count - 1
+        if l.Plain then
+            l.Output.RemoveLast()
+        else
+            let last = l.Values.Count - 1
 
-        if not l.Plain then
             match l.Values.[last] with
             | :? Shape as shape ->
                 l.Leaves.RemoveRange(l.Leaves.Count - shape.LeafCount, shape.LeafCount)
                 l.Pending <- l.Pending - 1
             | _ -> l.Leaves.RemoveAt(l.Leaves.Count - 1)
 
-        l.Keys.RemoveAt last
-        l.Values.RemoveAt last
+            l.Keys.RemoveAt last
+            l.Values.RemoveAt last
 
-    member l.LastKey = l.Keys.[l.Keys.Count - 1]
-    member l.LastValue = l.Values.[l.Values.Count - 1]
+    member l.Count = if l.Plain then l.Output.Count else l.Keys.Count
+
+    member l.LastKey =
+        if l.Plain then
+            l.Output.LastKey
+        else
+            l.Keys.[l.Keys.Count - 1]
+
+    member l.LastValue =
+        if l.Plain then
+            l.Output.LastValue
+        else
+            l.Values.[l.Values.Count - 1]
 
     member l.Clear() =
         l.Keys.Clear()
         l.Values.Clear()
         l.Leaves.Clear()
+        l.Output.Reset()
         l.Pending <- 0
         l.Plain <- false
 
     /// Small enough to keep for the next build.
     member l.Small =
-        l.Values.Capacity <= Chunk.FlatMax && l.Leaves.Capacity <= 2 * Shape.MaxLeaves
+        l.Values.Capacity <= Chunk.FlatMax
+        && l.Leaves.Capacity <= 2 * Shape.MaxLeaves
+        && l.Output.Capacity <= 1024
 
 /// Builds a state from (path, leaf) pairs sorted by path, in one pass with a stack of open nodes.
 /// One builder per thread is reused (Rent, Return), with its key arrays: a state built again with
@@ -3298,22 +3341,23 @@ type internal SortedBuilder private () =
 
     /// The node a closed level stands for: a pending Shape while it can be packed, else a State.
     member private _.Node(level: BuilderLevel) : obj | null =
-        let keys = shared.Of(Span.op_Implicit (CollectionsMarshal.AsSpan level.Keys))
-
         if level.Plain then
-            State.OfArrays(keys, level.Values.ToArray())
-        elif level.Pending = 0 then
-            Shape.Intern(keys, null, level.Leaves.Count)
+            Node.orEmpty (level.Output.Build shared)
         else
-            let kids = Shape.KidBuffer
+            let keys = shared.Of(Span.op_Implicit (CollectionsMarshal.AsSpan level.Keys))
 
-            for i in 0 .. keys.Length - 1 do
-                kids.[i] <-
-                    match level.Values.[i] with
-                    | :? Shape as shape -> shape
-                    | _ -> null
+            if level.Pending = 0 then
+                Shape.Intern(keys, null, level.Leaves.Count)
+            else
+                let kids = Shape.KidBuffer
 
-            Shape.Intern(keys, kids, level.Leaves.Count)
+                for i in 0 .. keys.Length - 1 do
+                    kids.[i] <-
+                        match level.Values.[i] with
+                        | :? Shape as shape -> shape
+                        | _ -> null
+
+                Shape.Intern(keys, kids, level.Leaves.Count)
 
     member private b.Close() =
         let level = levels.[depth]
@@ -3352,7 +3396,7 @@ type internal SortedBuilder private () =
         while ok && j < d - 1 do
             let level = levels.[depth]
 
-            if level.Keys.Count > 0 && level.LastKey.Equals keys.[j] then
+            if level.Count > 0 && level.LastKey.Equals keys.[j] then
                 match level.LastValue with
                 | :? State as s when s.Count = 0 ->
                     // An empty sub-state (from a grafted state) opens up to take children.
@@ -3368,7 +3412,7 @@ type internal SortedBuilder private () =
         if ok then
             let level = levels.[depth]
 
-            if level.Keys.Count > 0 && level.LastKey.Equals keys.[d - 1] then
+            if level.Count > 0 && level.LastKey.Equals keys.[d - 1] then
                 // A repeated path: the later pair wins.
                 level.RemoveLast()
 
@@ -3380,7 +3424,7 @@ type internal SortedBuilder private () =
 
         let root = levels.[0]
 
-        if root.Keys.Count = 0 then
+        if root.Count = 0 then
             State.EmptyState
         else
             match b.Node root with

@@ -67,6 +67,10 @@ type RestoreCase =
 /// (path, value) pairs for ofFlat: shuffled leaves, repeats, grafted states, leaf-and-prefix clashes.
 type FlatPairs = FlatPairs of (RPath * (obj | null)) list
 
+/// FlatPairs of a state whose root has 65–200 children (more than the core keeps flat), a quarter
+/// of them small sub-trees: repeats and grafts then land in a node the builder writes chunk by chunk.
+type WideFlatPairs = WideFlatPairs of (RPath * (obj | null)) list
+
 /// Two states that are often equal (rebuilt in another order with copied leaves) and often nearly so.
 type EqualityCase = { Left: State; Right: State }
 
@@ -1042,6 +1046,38 @@ type Arbs =
 
     static member FlatPairs() : Arbitrary<FlatPairs> =
         Arb.fromGenShrink (Gens.state Gens.general |> Gen.bind Gens.flatPairs, Gens.shrinkFlatPairs)
+
+    static member WideFlatPairs() : Arbitrary<WideFlatPairs> =
+        let wide =
+            gen {
+                let! n = Gen.choose (65, 200)
+                let! subs = Gen.listOfLength n (Gen.frequency [ 3, Gen.constant false; 1, Gen.constant true ])
+
+                let pairs =
+                    subs
+                    |> List.mapi (fun i sub ->
+                        let path =
+                            if sub then
+                                KeyPath.Of(PathKey.FromIndex i, PathKey.FromName "w")
+                            else
+                                KeyPath.Of(PathKey.FromIndex i)
+
+                        struct (path, box (Param(i))))
+
+                return
+                    match State.ofFlat pairs with
+                    | Ok s -> s
+                    | Error e -> failwith $"%A{e}"
+            }
+
+        Arb.fromGenShrink (
+            wide
+            |> Gen.bind Gens.flatPairs
+            |> Gen.map (fun (FlatPairs ps) -> WideFlatPairs ps),
+            fun (WideFlatPairs ps) ->
+                Gens.shrinkFlatPairs (FlatPairs ps)
+                |> Seq.map (fun (FlatPairs q) -> WideFlatPairs q)
+        )
 
     static member EqualityCase() : Arbitrary<EqualityCase> =
         // The properties hold for any pair, so each side shrinks on its own.

@@ -153,8 +153,7 @@ module FlatView =
         for ((p, x), (_, y)) in List.zip expected actual do
             expectTrue $"the leaf at {tupleText p} itself" (obj.ReferenceEquals(x, y))
 
-    [<Property>]
-    let ``ofFlat builds the nested state, the later pair winning, and reports bad paths`` (FlatPairs pairs) =
+    let private checkOfFlat (pairs: (RPath * (obj | null)) list) =
         let structs = [ for (p, v) in pairs -> struct (toKeyPath p, v) ]
 
         for input in [ Seq.ofList structs; Seq.ofArray (Array.ofList structs) ] do
@@ -183,6 +182,13 @@ module FlatView =
                     expectTrue $"{tupleText leaf} is a leaf prefix of {tupleText other}" (isProperPrefix leaf other)
             | Built expected, Error errors -> failwith $"ofFlat refused %A{messages errors}; expected {expected}"
             | Refused(e, bad), Ok s -> failwith $"ofFlat built {s}; expected a refusal (empty path: {e}, bad: %A{bad})"
+
+    [<Property>]
+    let ``ofFlat builds the nested state, the later pair winning, and reports bad paths`` (FlatPairs pairs) =
+        checkOfFlat pairs
+
+    [<Property>]
+    let ``ofFlat does the same in a node of many children`` (WideFlatPairs pairs) = checkOfFlat pairs
 
 [<Properties(Arbitrary = [| typeof<Arbs> |])>]
 module Filtering =
