@@ -14,6 +14,8 @@ using StateTree.Benchmarks;
 //   ... -- --shapes mlp,moe                                                     only these shapes
 //   ... -- --quick synthetic-1M [Filter] [--allocations]   stopwatch timings of one shape, set up once,
 //                                                  optionally with the types each operation allocates
+//   ... -- --batch-gc                              the same job with the non-concurrent workstation GC
+//                                                  (System.GC.Concurrent=false), to show what the GC mode costs
 // Any other argument goes to BenchmarkDotNet (--filter, --job, --artifacts, ...).
 // CheckpointThroughput saves and loads 64 tensors of 16 MiB (1 GiB); STATETREE_BENCH_CHECKPOINT_TENSOR_KIB sets
 // another tensor size, e.g. ... -- --filter '*CheckpointThroughput*' --job short  for that benchmark alone.
@@ -23,6 +25,7 @@ var ci = false;
 string? shapes = null;
 string? memoryOut = null;
 var memory = false;
+var batchGc = false;
 string? quick = null;
 string? quickOnly = null;
 for (var i = 0; i < args.Length; i++)
@@ -31,6 +34,9 @@ for (var i = 0; i < args.Length; i++)
     {
         case "--ci":
             ci = true;
+            break;
+        case "--batch-gc":
+            batchGc = true;
             break;
         case "--shapes" when i + 1 < args.Length:
             shapes = args[++i];
@@ -95,12 +101,14 @@ else if (!rest.Contains("--job") && !rest.Contains("-j"))
 {
     // Sized so the full run (about 230 benchmarks, up to 1M leaves) takes well under an hour on two
     // cores: one process per benchmark, a short pilot, 3 warm-up and 10 measured iterations of ~250 ms.
-    config = config.AddJob(Job.Default
+    var job = Job.Default
         .WithLaunchCount(1)
         .WithWarmupCount(3)
         .WithIterationCount(10)
-        .WithIterationTime(TimeInterval.FromMilliseconds(250))
-        .WithId("statetree"));
+        .WithIterationTime(TimeInterval.FromMilliseconds(250));
+    // The runtime's default is the concurrent GC, whose small gen0 budget makes an operation that
+    // allocates tens of MB collect many times; a batch job can turn it off.
+    config = config.AddJob(batchGc ? job.WithGcConcurrent(false).WithId("statetree-batch-gc") : job.WithId("statetree"));
 }
 
 var started = DateTimeOffset.UtcNow;
