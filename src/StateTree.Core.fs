@@ -2454,9 +2454,8 @@ module internal Partition =
                 let n = max need (2 * picks.Length)
                 let old = picks.Length
                 Array.Resize(&picks, n)
-                Array.Resize(&results, n)
-
                 Array.Resize(&runs, n)
+                Array.Resize(&results, n)
 
                 for i in old .. n - 1 do
                     picks.[i] <- Picks()
@@ -3199,12 +3198,11 @@ type internal BuilderLevel() =
         for i in 0 .. l.Values.Count - 1 do
             match l.Values.[i] with
             | :? Shape as shape ->
-                l.Values.[i] <- State.OfShape(shape, BuilderLevel.Slice(l.Leaves, at, shape.LeafCount))
+                l.Output.Add(l.Keys.[i], State.OfShape(shape, BuilderLevel.Slice(l.Leaves, at, shape.LeafCount)))
                 at <- at + shape.LeafCount
-            | _ -> at <- at + 1
-
-        for i in 0 .. l.Values.Count - 1 do
-            l.Output.Add(l.Keys.[i], l.Values.[i])
+            | leaf ->
+                l.Output.Add(l.Keys.[i], leaf)
+                at <- at + 1
 
         l.Keys.Clear()
         l.Values.Clear()
