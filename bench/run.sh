@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The full benchmark run behind bench/RESULTS.md: every shape up to 1M leaves and the 1 GiB checkpoint benchmark (about 35 minutes on
+# The full benchmark run behind bench/RESULTS.md: every shape up to 1M leaves and the 1 GiB checkpoint benchmark (about 30 minutes on
 # two cores), then the 1M-leaf memory footprint, then StateTree's operations at 1M leaves once more with the
-# non-concurrent GC (about 10 minutes; RESULTS.md compares the GC modes), then the chart and the tables of
+# non-concurrent GC (about 8 minutes; RESULTS.md compares the GC modes), then the chart and the tables of
 # RESULTS.md, all from that one run, and the raw reports copied to bench/results/. Extra arguments go to
 # BenchmarkDotNet (e.g. --filter '*Split*').
 set -euo pipefail
