@@ -1031,10 +1031,9 @@ module internal Chunk =
         let bound i = int (int64 i * int64 n / int64 m)
         Array.init m (fun i -> struct (bound i, bound (i + 1)))
 
-    let ofSorted (keys: PathKey array) (values: (obj | null) array) : Chunk =
-        let mutable level =
-            runs keys.Length
-            |> Array.map (fun (struct (s, e)) -> leaf keys.[s .. e - 1] values.[s .. e - 1])
+    /// The tree over leaf chunks in key order (at least one): levels of branches of nearly equal sizes.
+    let ofLeafChunks (leaves: Chunk array) : Chunk =
+        let mutable level = leaves
 
         while level.Length > 1 do
             let current = level
@@ -1044,6 +1043,11 @@ module internal Chunk =
                 |> Array.map (fun (struct (s, e)) -> branch current.[s .. e - 1])
 
         level.[0]
+
+    let ofSorted (keys: PathKey array) (values: (obj | null) array) : Chunk =
+        runs keys.Length
+        |> Array.map (fun (struct (s, e)) -> leaf keys.[s .. e - 1] values.[s .. e - 1])
+        |> ofLeafChunks
 
     let rec copyTo (c: Chunk) (keys: PathKey array) (values: (obj | null) array) (offset: int) : int =
         if c.IsLeaf then
@@ -1134,19 +1138,6 @@ module internal Chunk =
                 else
                     branch (removeAt c.Children j)
             | updated -> branch (replaceAt c.Children j updated)
-
-    /// The tree over leaf chunks in key order (at least one), built as ofSorted builds its levels.
-    let ofLeafChunks (leaves: ResizeArray<Chunk>) : Chunk =
-        let mutable level = leaves.ToArray()
-
-        while level.Length > 1 do
-            let current = level
-
-            level <-
-                runs current.Length
-                |> Array.map (fun (struct (s, e)) -> branch current.[s .. e - 1])
-
-        level.[0]
 
     /// Calls f on every leaf chunk in key order.
     let rec iterLeafChunks (c: Chunk) (f: Chunk -> unit) =
@@ -2289,7 +2280,7 @@ type internal ChunkRun() =
 
                 State.OfArrays(shared.Of(ReadOnlySpan keys), values)
             else
-                State([||], [||], Chunk.ofLeafChunks chunks, count, leaves, empties)
+                State([||], [||], Chunk.ofLeafChunks (chunks.ToArray()), count, leaves, empties)
 
         chunks.Clear()
         result
@@ -2353,7 +2344,7 @@ type internal NodeWriter() =
                 if pending > 0 then
                     w.Emit(0, pending)
 
-                State([||], [||], Chunk.ofLeafChunks chunks, count, leaves, empties)
+                State([||], [||], Chunk.ofLeafChunks (chunks.ToArray()), count, leaves, empties)
 
         w.Reset()
         result
