@@ -155,8 +155,15 @@ module FlatView =
 
     let private checkOfFlat (pairs: (RPath * (obj | null)) list) =
         let structs = [ for (p, v) in pairs -> struct (toKeyPath p, v) ]
+        // Sorted (stably, so the later of two equal paths stays later), an array takes the core's
+        // path for Flatten's output, which must still notice grafted states among the values.
+        let sorted =
+            structs
+            |> List.sortWith (fun (struct (p, _)) (struct (q, _)) -> p.CompareTo q)
+            |> Array.ofList
 
-        for input in [ Seq.ofList structs; Seq.ofArray (Array.ofList structs) ] do
+        // The arrays themselves, not Seq.ofArray wrappers: the core looks for an array.
+        for input in [ Seq.ofList structs; Array.ofList structs :> seq<_>; sorted :> seq<_> ] do
             match ofFlat pairs, State.ofFlat input with
             | Built expected, Ok s -> expectModel "ofFlat" expected s
             | Refused(emptyPath, bad), Error errors ->
