@@ -256,7 +256,7 @@ module Gens =
             let! keys =
                 if wide then
                     gen {
-                        // More than 32 children: the core keeps such nodes in a B+tree.
+                        // 33–80 children: beyond 64 (Chunk.FlatMax) the core keeps a node in a B+tree.
                         let! n = Gen.choose (33, min 80 budget)
 
                         let! renamed =
