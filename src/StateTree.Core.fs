@@ -2230,64 +2230,10 @@ type internal Picks() =
             Array.Clear(values, 0, count)
             Chunk(k, v, [||], count)
 
-/// The children of a large node as they are kept, leaf chunk by leaf chunk, so that filtering a node
-/// of many children copies neither its entries out nor the kept ones into flat arrays first.
-[<Sealed>]
-type internal ChunkRun() =
-    let chunks = ResizeArray<Chunk>()
-    let mutable count = 0
-    let mutable leaves = 0
-    let mutable empties = 0
-    let mutable unchanged = true
-
-    /// How many chunks the buffer holds before it grows.
-    member _.Capacity = chunks.Capacity
-
-    member _.Reset() =
-        chunks.Clear()
-        count <- 0
-        leaves <- 0
-        empties <- 0
-        unchanged <- true
-
-    /// Adds the kept part of input (null: nothing kept; input itself: all of it, unchanged).
-    member _.Add(kept: Chunk, input: Chunk) =
-        if not (obj.ReferenceEquals(kept, input)) then
-            unchanged <- false
-
-        if not (isNull kept) then
-            chunks.Add kept
-            count <- count + kept.Count
-
-            for v in kept.Values do
-                leaves <- leaves + State.LeavesOf v
-                empties <- empties + State.EmptyOf v
-
-    /// The node kept from input: input itself, null when nothing is kept, else a new node.
-    member _.Build(input: State, shared: KeyArrays) : State =
-        let result =
-            if count = 0 then
-                Unchecked.defaultof<State>
-            elif unchanged then
-                input
-            elif count <= Chunk.FlatMax then
-                let keys = Array.zeroCreate count
-                let values = Array.zeroCreate count
-                let mutable at = 0
-
-                for c in chunks do
-                    at <- Chunk.copyTo c keys values at
-
-                State.OfArrays(shared.Of(ReadOnlySpan keys), values)
-            else
-                State([||], [||], Chunk.ofLeafChunks (chunks.ToArray()), count, leaves, empties)
-
-        chunks.Clear()
-        result
-
 /// Writes the children of a node in key order when their number is not known in advance: flat
 /// while there are at most Chunk.FlatMax, then leaf chunk by leaf chunk, so that a node of many
-/// children is never held in flat arrays first.
+/// children is never held in flat arrays first. Filter, Split, Merge and FromFlatState write their
+/// large nodes through it.
 [<Sealed>]
 type internal NodeWriter() =
     let keys: PathKey array = Array.zeroCreate Chunk.FlatMax
@@ -2298,18 +2244,22 @@ type internal NodeWriter() =
     let mutable leaves = 0
     let mutable empties = 0
 
-    member private _.Emit(start: int, n: int) =
-        chunks.Add(Chunk(Array.sub keys start n, Array.sub values start n, [||], n))
+    /// Moves the children held flat into leaf chunks of at most Chunk.Fanout.
+    member private _.Flush() =
+        let mutable start = 0
+
+        while start < pending do
+            let n = min Chunk.Fanout (pending - start)
+            chunks.Add(Chunk(Array.sub keys start n, Array.sub values start n, [||], n))
+            start <- start + n
+
+        Array.Clear(values, 0, pending)
+        pending <- 0
 
     member w.Add(key: PathKey, value: obj | null) =
-        if pending = keys.Length then
-            // More than FlatMax children: the node is a tree; FlatMax = 2 * Fanout.
-            w.Emit(0, Chunk.Fanout)
-            w.Emit(Chunk.Fanout, Chunk.Fanout)
-            pending <- 0
-        elif pending = Chunk.Fanout && chunks.Count > 0 then
-            w.Emit(0, Chunk.Fanout)
-            pending <- 0
+        // A child beyond FlatMax makes the node a tree; from then on a full chunk is written out.
+        if pending = keys.Length || (pending = Chunk.Fanout && chunks.Count > 0) then
+            w.Flush()
 
         keys.[pending] <- key
         values.[pending] <- value
@@ -2318,14 +2268,29 @@ type internal NodeWriter() =
         leaves <- leaves + State.LeavesOf value
         empties <- empties + State.EmptyOf value
 
+    /// Adds the children of a leaf chunk after those written; once the node is a tree, the chunk
+    /// itself is kept rather than copied.
+    member w.AddChunk(c: Chunk) =
+        if chunks.Count = 0 && pending + c.Count <= keys.Length then
+            for i in 0 .. c.Count - 1 do
+                w.Add(c.Keys.[i], c.Values.[i])
+        else
+            w.Flush()
+            chunks.Add c
+            count <- count + c.Count
+
+            for v in c.Values do
+                leaves <- leaves + State.LeavesOf v
+                empties <- empties + State.EmptyOf v
+
     member _.Count = count
 
-    /// The last child written (there is one).
+    /// The last child written by Add (there is one).
     member _.LastKey = keys.[pending - 1]
 
     member _.LastValue = values.[pending - 1]
 
-    /// Takes back the last child written; the next call must write one (no two in a row).
+    /// Takes back the last child written by Add; the next call must write one (no two in a row).
     member _.RemoveLast() =
         pending <- pending - 1
         count <- count - 1
@@ -2341,9 +2306,7 @@ type internal NodeWriter() =
             elif chunks.Count = 0 then
                 State.OfArrays(shared.Of(ReadOnlySpan(keys, 0, pending)), Array.sub values 0 pending)
             else
-                if pending > 0 then
-                    w.Emit(0, pending)
-
+                w.Flush()
                 State([||], [||], Chunk.ofLeafChunks (chunks.ToArray()), count, leaves, empties)
 
         w.Reset()
@@ -2385,7 +2348,7 @@ module internal Partition =
         let mutable c = Unchecked.defaultof<Classifier>
         let mutable slots = 0
         let mutable picks: Picks array = [||]
-        let mutable runs: ChunkRun array = [||]
+        let mutable runs: NodeWriter array = [||]
         let mutable results: State array = [||]
         let mutable shared = Unchecked.defaultof<KeyArrays>
         // Packed nodes: the group of each leaf, and the pruned shape of each (shape, kept leaves).
@@ -2450,7 +2413,7 @@ module internal Partition =
 
                 for i in old .. n - 1 do
                     picks.[i] <- Picks()
-                    runs.[i] <- ChunkRun()
+                    runs.[i] <- NodeWriter()
 
         member w.Node(nodePath: KeyPath, depth: int, node: State) : unit =
             w.Reserve depth
@@ -2477,21 +2440,30 @@ module internal Partition =
                     for g in 0 .. slots - 1 do
                         results.[at + g] <- picks.[at + g].Build(node, keys, values, shared)
 
-        /// The groups of a large node, one leaf chunk of its tree at a time.
+        /// The groups of a large node, one leaf chunk of its tree at a time: kept chunks are written
+        /// as they are (runs), and a group that kept every chunk unchanged is the node itself.
         member private w.Wide(nodePath: KeyPath, depth: int, at: int, node: State) : unit =
-            for g in 0 .. slots - 1 do
-                runs.[at + g].Reset()
+            let unchanged = Array.create slots true
 
             Chunk.iterLeafChunks node.Tree (fun chunk ->
-                let keys = chunk.Keys
-                let values = chunk.Values
-                w.Children(nodePath, depth, at, keys, values)
+                w.Children(nodePath, depth, at, chunk.Keys, chunk.Values)
 
                 for g in 0 .. slots - 1 do
-                    runs.[at + g].Add(picks.[at + g].ToChunk chunk, chunk))
+                    let kept = picks.[at + g].ToChunk chunk
+
+                    if not (obj.ReferenceEquals(kept, chunk)) then
+                        unchanged.[g] <- false
+
+                    if not (isNull kept) then
+                        runs.[at + g].AddChunk kept)
 
             for g in 0 .. slots - 1 do
-                results.[at + g] <- runs.[at + g].Build(node, shared)
+                results.[at + g] <-
+                    if unchanged.[g] then
+                        runs.[at + g].Reset()
+                        node
+                    else
+                        runs.[at + g].Build shared
 
         /// Sends the children (keys, values) of a node at depth to the picks of their groups.
         member private w.Children
@@ -2857,6 +2829,10 @@ module internal Merging =
             f.RunLeaves.[r] <- leaves
             f.RunStarts.[r] <- start
 
+        /// Adds a node to the run at r.
+        member f.SetRun(r: int, s: State) =
+            f.SetRun(r, s, s.Shape, (if isNull s.Shape then [||] else s.LeafArray), 0)
+
         /// The run's sub-tree at r as a node: a packed input's sub-tree gets its own leaf array.
         member f.RunNode(r: int) : State =
             let s = f.RunStates.[r]
@@ -2882,6 +2858,8 @@ module internal Merging =
     type private Merger() =
         let mutable shared = KeyArrays()
         let frames = ResizeArray<Frame>()
+        // The inputs of the whole merge, as a run above depth 0.
+        let top = Frame()
         // Packed inputs: a merge plan per tuple of input shapes, kept across calls as Partition keeps
         // its pruned shapes; the last plan is checked first, since neighbouring sub-trees of a model
         // usually have the same shapes.
@@ -2973,16 +2951,14 @@ module internal Merging =
 
         /// Merges inputs.[0 .. n - 1] (two or more); null when no leaf is left.
         member m.Nodes(inputs: State array, n: int) : State =
-            let merged =
-                if inputs |> Array.forall (fun s -> not (isNull s.Shape)) then
-                    m.Packed(inputs |> Array.map _.Shape, inputs |> Array.map _.LeafArray, Array.zeroCreate n, n)
-                else
-                    Unchecked.defaultof<State>
+            top.Reserve n
 
-            if Node.isNull' merged then
-                m.Plain(inputs, n, 0)
-            else
-                merged
+            for j in 0 .. n - 1 do
+                top.SetRun(j, inputs.[j])
+
+            let merged = m.Run(top, n, 0)
+            top.Release n
+            merged
 
         /// Merges the run of sub-trees of frame f (two or more) at depth.
         member private m.Run(f: Frame, count: int, depth: int) : State =
@@ -3066,8 +3042,7 @@ module internal Merging =
                             match v.[c] with
                             | :? State as s ->
                                 if s.LeafCount > 0 then
-                                    let leaves = if isNull s.Shape then [||] else s.LeafArray
-                                    f.SetRun(runCount, s, s.Shape, leaves, 0)
+                                    f.SetRun(runCount, s)
                                     runCount <- runCount + 1
                                     isLeaf <- false
                             | x ->
@@ -3208,22 +3183,19 @@ type internal BuilderLevel() =
 
     /// Adds a child: a leaf, a node, or a pending sub-tree (shape) whose leaves are from.Leaves.
     member l.Add(key: PathKey, child: obj | null, from: BuilderLevel | null) =
-        match child with
-        | :? Shape as shape when not l.Plain ->
-            if
-                l.Keys.Count >= Chunk.FlatMax
-                || l.Leaves.Count + shape.LeafCount > Shape.MaxLeaves
-                || shape.Depth >= Shape.MaxDepth
-            then
-                l.MakePlain()
-        | :? State ->
-            if not l.Plain then
-                l.MakePlain()
-        | _ ->
-            if
-                not l.Plain
-                && (l.Keys.Count >= Chunk.FlatMax || l.Leaves.Count >= Shape.MaxLeaves)
-            then
+        // The packing rules of State.OfArrays, applied child by child: at most FlatMax children and
+        // MaxLeaves leaves, sub-trees that are packed and shallower than MaxDepth, no other node.
+        if not l.Plain then
+            let packable =
+                l.Keys.Count < Chunk.FlatMax
+                && (match child with
+                    | :? Shape as shape ->
+                        l.Leaves.Count + shape.LeafCount <= Shape.MaxLeaves
+                        && shape.Depth < Shape.MaxDepth
+                    | :? State -> false
+                    | _ -> l.Leaves.Count < Shape.MaxLeaves)
+
+            if not packable then
                 l.MakePlain()
 
         match child with

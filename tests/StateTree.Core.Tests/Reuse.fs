@@ -82,9 +82,10 @@ let ``a walk stopped by an exception leaves the next one right`` (FlatState s) (
     walkAll "after the exceptions" s
 
 /// Runs every renting walk on a state whose leaves exist nowhere else; weak references to them.
+/// Its 100 layers are more than a node keeps flat, so the walks' large-node buffers are used too.
 [<MethodImpl(MethodImplOptions.NoInlining)>]
 let private walkThenForget () =
-    let leaves = List.init 10 (fun _ -> Param(Array.zeroCreate<float> 1000))
+    let leaves = List.init 100 (fun _ -> Param(Array.zeroCreate<float> 1000))
 
     let state =
         leaves
