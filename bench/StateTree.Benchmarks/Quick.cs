@@ -19,9 +19,16 @@ public static class Quick
             .Where(m => m.GetCustomAttribute<BenchmarkAttribute>() is not null)
             .Where(m => only is null || m.Name.Contains(only, StringComparison.OrdinalIgnoreCase))
             .ToArray();
+        // Only the setups the selected benchmarks use, as BenchmarkDotNet does: the heap a timing
+        // sees should hold what it holds in the real run, not every other benchmark's inputs.
         var setup = Stopwatch.StartNew();
-        foreach (var m in typeof(StateOps).GetMethods().Where(m => m.GetCustomAttribute<GlobalSetupAttribute>() is not null))
-            m.Invoke(ops, null);
+        var names = methods.Select(m => m.Name).ToHashSet();
+        foreach (var m in typeof(StateOps).GetMethods())
+        {
+            var attribute = m.GetCustomAttribute<GlobalSetupAttribute>();
+            if (attribute is not null && (attribute.Targets is not { Length: > 0 } targets || targets.Any(names.Contains)))
+                m.Invoke(ops, null);
+        }
         Console.WriteLine($"{shape}: {Shapes.LeafCount(shape):N0} leaves, set up in {setup.Elapsed.TotalSeconds:0.0} s");
 
         var n = Shapes.LeafCount(shape);
@@ -37,6 +44,9 @@ public static class Quick
                 run();
             var times = new List<double>();
             long bytes = 0;
+            var collections = new int[3];
+            for (var g = 0; g < 3; g++)
+                collections[g] = -GC.CollectionCount(g);
             for (var round = 0; round < 7; round++)
             {
                 var allocated = GC.GetAllocatedBytesForCurrentThread();
@@ -48,9 +58,14 @@ public static class Quick
                 times.Add(sw.Elapsed.TotalNanoseconds / inner);
             }
 
+            // Collections of each generation per call (a gen2 also counts as gen1 and gen0): at 1M leaves
+            // they, not the operation's own code, decide most of the time.
+            var perCall = new double[3];
+            for (var g = 0; g < 3; g++)
+                perCall[g] = (collections[g] + GC.CollectionCount(g)) / (7.0 * inner);
             times.Sort();
             var median = times[times.Count / 2];
-            Console.WriteLine(string.Create(c, $"  {m.Name,-30} {median / 1e6,10:0.000} ms {median / n,9:0.0} ns/leaf {bytes,12:N0} B"));
+            Console.WriteLine(string.Create(c, $"  {m.Name,-30} {median / 1e6,10:0.000} ms {median / n,9:0.0} ns/leaf {bytes,12:N0} B   GCs/call {perCall[0]:0.0}/{perCall[1]:0.0}/{perCall[2]:0.0}"));
             if (allocations && bytes > 0)
             {
                 using var profile = new AllocationProfile();
