@@ -14,6 +14,14 @@ public sealed class MyLoraParam : MyParam
     public MyLoraParam(object? value) : base(value) { }
 }
 
+/// <summary>A user subclass of a library type with a field of its own, which copies must keep.</summary>
+public sealed class ScaledParam : Param
+{
+    public ScaledParam(object? value, double scale) : base(value) => Scale = scale;
+
+    public double Scale { get; }
+}
+
 /// <summary>Builders for the states the tests share; each call returns a fresh instance.</summary>
 public static class Models
 {

@@ -54,6 +54,20 @@ public class VariableTests
     }
 
     [Fact]
+    public void WithValue_and_WithMetadata_keep_the_fields_of_a_user_subclass_of_a_library_type()
+    {
+        // The library's own types are copied by construction; anything derived from them must still
+        // be copied whole.
+        var p = new ScaledParam(1.0, 0.5);
+        var q = Assert.IsType<ScaledParam>(p.WithValue(2.0));
+        Assert.Equal(0.5, q.Scale);
+        Assert.Equal(2.0, q.Value);
+        var r = Assert.IsType<ScaledParam>(q.WithMetadata("tag", "lora"));
+        Assert.Equal(0.5, r.Scale);
+        Assert.Equal("lora", r.Tag);
+    }
+
+    [Fact]
     public void WithMetadata_keeps_the_type_and_the_value_and_leaves_the_original_unchanged()
     {
         var p = new Param(new float[] { 1, 2 });
