@@ -3880,6 +3880,21 @@ module internal Replacing =
         | :? PathKey as p -> max -1 (Chunk.search keys p)
         | _ -> -1
 
+    /// Whether the pure-dict key k names keys.[e] directly (an equal string for a name, an equal int
+    /// for an index).
+    let private isKeyAt (keys: PathKey array) (e: int) (k: obj) : bool =
+        e < keys.Length
+        && (match k with
+            | :? string as s -> not keys.[e].IsIndex && String.Equals(keys.[e].Name, s)
+            | :? int as n -> keys.[e].IsIndex && keys.[e].Index = n
+            | _ -> false)
+
+    /// resolve for the entry at position e of its dict. A pure dict made by ToPureDict lists a
+    /// node's keys in the node's order, so the key at the same position is tried before a search;
+    /// a match there is the one the search would find first.
+    let private resolveAt (keys: PathKey array) (e: int) (k: obj) : int =
+        if isKeyAt keys e k then e else resolve keys k
+
     let private unknownLeaves (ctx: Context) (depth: int) (k: obj) (v: obj | null) =
         PureDict.iterLeaves (ctx.Trail.GivenRev(depth, k)) v (fun keys -> ctx.Errors.Add(StateError.UnknownPath keys))
 
@@ -3907,7 +3922,7 @@ module internal Replacing =
         while ok && e < count do
             let struct (k, v) = entries.At(depth).[e]
             let sub = entries.Fill(depth + 1, v)
-            let i = resolve shape.Keys k
+            let i = resolveAt shape.Keys e k
 
             if sub = 0 || i < 0 || named &&& (1UL <<< i) <> 0UL then
                 ok <- false
@@ -3929,10 +3944,56 @@ module internal Replacing =
         && (not ctx.Strict
             || named = (if n = 64 then UInt64.MaxValue else (1UL <<< n) - 1UL))
 
-    /// node for a flat or packed node when the pure dict fits its shape (check): the leaves replaced
+    /// The node of s's shape holding out, its new leaves; grafts: some are sub-states.
+    let private withLeaves (s: State) (out: (obj | null) array) (grafts: bool) : State =
+        if grafts then
+            let mutable at = 0
+            Node.ofShapeValues s.Shape out &at
+        else
+            State.OfShape(s.Shape, out)
+
+    /// packed for a flat node whose pure dict lists a leaf for each key in the node's order (what
+    /// ToPureDict makes), all of them when strict: one pass to check and one to replace, with no
+    /// step log, since the entries at depth stay put while leaves are checked. ValueNone for
+    /// anything else, which packed then handles.
+    let private inOrder
+        (ctx: Context)
+        (entries: PureDict.EntryBuffers)
+        (depth: int)
+        (count: int)
+        (s: State)
+        : struct (State * bool) voption =
+        let keys = s.Shape.Keys
+        let given = entries.At depth
+        let mutable ok = count > 0 && (count = keys.Length || not ctx.Strict)
+        let mutable e = 0
+
+        while ok && e < count do
+            let struct (k, v) = given.[e]
+            ok <- isKeyAt keys e k && entries.Fill(depth + 1, v) < 0
+            e <- e + 1
+
+        if not ok then
+            ValueNone
+        else
+            let leaves = s.LeafArray
+            let out = Array.copy leaves
+            let mutable grafts = false
+
+            for e in 0 .. count - 1 do
+                let struct (_, v) = given.[e]
+                out.[e] <- ctx.Replace depth keys.[e] leaves.[e] v
+
+                match out.[e] with
+                | :? State -> grafts <- true
+                | _ -> ()
+
+            ValueSome(struct (withLeaves s out grafts, true))
+
+    /// node for a flat or packed node, in general, when the pure dict fits its shape (check): the leaves replaced
     /// in one copy of its leaf array, with the replace calls and trail pushes of the general walk in
     /// the same order. ValueNone otherwise, and node then takes the general walk, which reports why.
-    let private packed
+    let private logged
         (ctx: Context)
         (entries: PureDict.EntryBuffers)
         (depth: int)
@@ -3964,11 +4025,25 @@ module internal Replacing =
 
             if not replaced then
                 ValueSome(struct (s, false))
-            elif grafts then
-                let mutable at = 0
-                ValueSome(struct (Node.ofShapeValues s.Shape out &at, true))
             else
-                ValueSome(struct (State.OfShape(s.Shape, out), true))
+                ValueSome(struct (withLeaves s out grafts, true))
+
+    /// node for a flat or packed node when the pure dict fits its shape: inOrder, else logged.
+    let private packed
+        (ctx: Context)
+        (entries: PureDict.EntryBuffers)
+        (depth: int)
+        (count: int)
+        (s: State)
+        : struct (State * bool) voption =
+        match
+            if s.Shape.IsFlat then
+                inOrder ctx entries depth count s
+            else
+                ValueNone
+        with
+        | ValueSome result -> ValueSome result
+        | ValueNone -> logged ctx entries depth count s
 
     /// The node with the pure dict's leaves replaced (null when no leaf is left), and whether the
     /// pure dict mentions any leaf here: sub-dicts without leaves are ignored entirely, so only an
@@ -4007,7 +4082,7 @@ module internal Replacing =
         for e in 0 .. count - 1 do
             let struct (k, v) = entries.At(depth).[e]
             let sub = entries.Fill(depth + 1, v)
-            let i = if sub = 0 then -2 else resolve keys k
+            let i = if sub = 0 then -2 else resolveAt keys e k
 
             if i = -2 then
                 () // An empty sub-dict mentions no leaf.

@@ -311,6 +311,30 @@ module Combining =
         expectModel "map" (map g (ofState s)) (State.map f s)
 
     [<Property>]
+    let ``map and zip graft the sub-states the function returns`` (s: State) =
+        // Every leaf v becomes the sub-state {"g": v}: the result has each leaf one level deeper, and
+        // flattening it (which trusts what each node records of itself) agrees.
+        let g (v: obj | null) : obj | null =
+            box (State.ofList [ PathKey.FromName "g", v ])
+
+        let expected =
+            ofLeaves [ for KeyValue(p, v) in (ofState s).Leaves -> p @ [ S "g" ], v ]
+
+        let check what (r: State) =
+            expectModel what expected r
+
+            expectEqual
+                $"{what}: flattened paths"
+                [ for KeyValue(p, _) in expected.Leaves -> p ]
+                [ for struct (p, _) in State.flatten r -> ofKeyPath p ]
+
+        check "map" (State.map (fun _ v -> g v) s)
+
+        match State.zip (fun x _ -> g x) s s with
+        | Ok r -> check "zip" r
+        | Error errors -> failwith $"%A{errors |> List.map (fun e -> e.Message)}"
+
+    [<Property>]
     let ``zip pairs the leaves of states with the same paths and lists the others`` (Related states) =
         let pair (x: obj | null) (y: obj | null) : obj | null = box [| x; y |]
 
