@@ -3903,7 +3903,7 @@ module internal Replacing =
         | :? State as s -> Node.iterLeaves path s (fun p _ -> ctx.Errors.Add(StateError.MissingPath p))
         | _ -> ctx.Errors.Add(StateError.MissingPath path)
 
-    /// Checks that the pure dict's entries for a node of a flat or packed shape (whose leaves start at start)
+    /// Checks that the pure dict's entries for a node of a flat or packed shape (leaves from start)
     /// name children of the shape, each once, a leaf with a leaf value and a sub-state with a
     /// non-empty dict, and (strict) every child; logs the walk into ctx.Steps. False at the first
     /// entry that is anything else, before any replace call.
@@ -3990,9 +3990,10 @@ module internal Replacing =
 
             ValueSome(struct (withLeaves s out grafts, true))
 
-    /// node for a flat or packed node, in general, when the pure dict fits its shape (check): the leaves replaced
-    /// in one copy of its leaf array, with the replace calls and trail pushes of the general walk in
-    /// the same order. ValueNone otherwise, and node then takes the general walk, which reports why.
+    /// node for any flat or packed node when the pure dict fits its shape (check): the leaves
+    /// replaced in one copy of its leaf array, with the replace calls and trail pushes of the general
+    /// walk in the same order. ValueNone otherwise, and node then takes the general walk, which
+    /// reports why.
     let private logged
         (ctx: Context)
         (entries: PureDict.EntryBuffers)
