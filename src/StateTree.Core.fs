@@ -1922,6 +1922,15 @@ module internal Node =
 
         State.OfArrays(shape.Keys, v)
 
+    /// The node of shape whose leaves are now out (owned by the node): a flat or packed node, or,
+    /// when grafts (some of out are sub-states), one built node by node.
+    let ofShapeLeaves (shape: Shape) (out: (obj | null) array) (grafts: bool) : State =
+        if grafts then
+            let mutable at = 0
+            ofShapeValues shape out &at
+        else
+            State.OfShape(shape, out)
+
     let private withCounts (s: State) (old: obj | null) (hadOld: bool) (value: obj | null) =
         let leaves =
             s.LeafCount + State.LeavesOf value - (if hadOld then State.LeavesOf old else 0)
@@ -3944,14 +3953,6 @@ module internal Replacing =
         && (not ctx.Strict
             || named = (if n = 64 then UInt64.MaxValue else (1UL <<< n) - 1UL))
 
-    /// The node of s's shape holding out, its new leaves; grafts: some are sub-states.
-    let private withLeaves (s: State) (out: (obj | null) array) (grafts: bool) : State =
-        if grafts then
-            let mutable at = 0
-            Node.ofShapeValues s.Shape out &at
-        else
-            State.OfShape(s.Shape, out)
-
     /// packed for a flat node whose pure dict lists a leaf for each key in the node's order (what
     /// ToPureDict makes), all of them when strict: one pass to check and one to replace, with no
     /// step log, since the entries at depth stay put while leaves are checked. ValueNone for
@@ -3988,7 +3989,7 @@ module internal Replacing =
                 | :? State -> grafts <- true
                 | _ -> ()
 
-            ValueSome(struct (withLeaves s out grafts, true))
+            ValueSome(struct (Node.ofShapeLeaves s.Shape out grafts, true))
 
     /// node for any flat or packed node when the pure dict fits its shape (check): the leaves
     /// replaced in one copy of its leaf array, with the replace calls and trail pushes of the general
@@ -4027,7 +4028,7 @@ module internal Replacing =
             if not replaced then
                 ValueSome(struct (s, false))
             else
-                ValueSome(struct (withLeaves s out grafts, true))
+                ValueSome(struct (Node.ofShapeLeaves s.Shape out grafts, true))
 
     /// node for a flat or packed node when the pure dict fits its shape: inOrder, else logged.
     let private packed
@@ -4739,12 +4740,8 @@ module State =
         let leaves = s.LeafArray
         let out = Array.zeroCreate leaves.Length
         let mutable at = 0
-
-        if mapShape f withPath nodePath s.Shape leaves out &at then
-            at <- 0
-            Node.ofShapeValues s.Shape out &at
-        else
-            State.OfShape(s.Shape, out)
+        let grafts = mapShape f withPath nodePath s.Shape leaves out &at
+        Node.ofShapeLeaves s.Shape out grafts
 
     /// out.[at ..] <- f over the leaves of shape; true when f returned a sub-state.
     and private mapShape
@@ -4869,11 +4866,7 @@ module State =
                     | :? State -> grafts <- true
                     | _ -> ()
 
-                if grafts then
-                    let mutable at = 0
-                    Node.ofShapeValues a.Shape out &at
-                else
-                    State.OfShape(a.Shape, out)
+                Node.ofShapeLeaves a.Shape out grafts
         else
             zipPlain f trail depth a b errors
 
