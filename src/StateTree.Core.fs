@@ -3953,10 +3953,87 @@ module internal Replacing =
         && (not ctx.Strict
             || named = (if n = 64 then UInt64.MaxValue else (1UL <<< n) - 1UL))
 
-    /// packed for a flat node whose pure dict lists a leaf for each key in the node's order (what
-    /// ToPureDict makes), all of them when strict: one pass to check and one to replace, with no
-    /// step log, since the entries at depth stay put while leaves are checked. ValueNone for
-    /// anything else, which packed then handles.
+    /// inOrder's check of the entry at position e of a node's dict: it names the node's key e, and
+    /// holds a leaf value for a leaf, and for a sub-tree a Dictionary<obj, obj> (what ToPureDict
+    /// makes) that fits the sub-tree in turn.
+    let rec private fitsAt
+        (ctx: Context)
+        (entries: PureDict.EntryBuffers)
+        (depth: int)
+        (shape: Shape)
+        (e: int)
+        (k: obj)
+        (v: obj | null)
+        : bool =
+        isKeyAt shape.Keys e k
+        && (match shape.Kid e with
+            | null -> entries.Fill(depth + 1, v) < 0
+            | kid ->
+                match v with
+                | :? Dictionary<obj, obj | null> as d -> fits ctx entries (depth + 1) kid d
+                | _ -> false)
+
+    /// Whether a sub-dict lists the sub-tree's keys in order (every one when strict), each entry
+    /// fitting (fitsAt). A packed shape is at most Shape.MaxDepth deep, so the recursion is bounded.
+    and private fits
+        (ctx: Context)
+        (entries: PureDict.EntryBuffers)
+        (depth: int)
+        (shape: Shape)
+        (d: Dictionary<obj, obj | null>)
+        : bool =
+        let mutable ok = d.Count > 0 && (not ctx.Strict || d.Count = shape.Keys.Length)
+
+        let mutable e = 0
+        let mutable it = d.GetEnumerator()
+
+        while ok && it.MoveNext() do
+            ok <- fitsAt ctx entries depth shape e it.Current.Key it.Current.Value
+            e <- e + 1
+
+        ok
+
+    /// inOrder's replace of the entry at position e of a node (leaves from start): the replace calls
+    /// and trail pushes of the general walk, in the same order; whether a replace returned a state.
+    let rec private replaceAt
+        (ctx: Context)
+        (depth: int)
+        (shape: Shape)
+        (start: int)
+        (leaves: (obj | null) array)
+        (out: (obj | null) array)
+        (e: int)
+        (k: obj)
+        (v: obj | null)
+        : bool =
+        let at = start + shape.StartOf e
+
+        match shape.Kid e with
+        | null ->
+            let r = ctx.Replace depth shape.Keys.[e] leaves.[at] v
+            out.[at] <- r
+            r :? State
+        | kid ->
+            ctx.Trail.Push(depth, k, shape.Keys.[e])
+            replaceIn ctx (depth + 1) kid at leaves out (nonNull v :?> Dictionary<obj, obj | null>)
+
+    and private replaceIn ctx depth shape start leaves out (d: Dictionary<obj, obj | null>) : bool =
+        let mutable grafts = false
+        let mutable e = 0
+        let mutable it = d.GetEnumerator()
+
+        while it.MoveNext() do
+            if replaceAt ctx depth shape start leaves out e it.Current.Key it.Current.Value then
+                grafts <- true
+
+            e <- e + 1
+
+        grafts
+
+    /// packed for a node whose pure dict lists, at every level, the node's keys in order (what
+    /// ToPureDict makes; every key when strict): one pass to check and one to replace, reading the
+    /// sub-dicts directly, with no step log. The pure dict must not change during the call (the
+    /// second pass reads it again). ValueNone for anything else, which packed then handles.
     let private inOrder
         (ctx: Context)
         (entries: PureDict.EntryBuffers)
@@ -3964,14 +4041,15 @@ module internal Replacing =
         (count: int)
         (s: State)
         : struct (State * bool) voption =
-        let keys = s.Shape.Keys
+        let shape = s.Shape
+        // The check fills the buffers below depth only, so the node's entries stay put.
         let given = entries.At depth
-        let mutable ok = count > 0 && (count = keys.Length || not ctx.Strict)
+        let mutable ok = count > 0 && (not ctx.Strict || count = shape.Keys.Length)
         let mutable e = 0
 
         while ok && e < count do
             let struct (k, v) = given.[e]
-            ok <- isKeyAt keys e k && entries.Fill(depth + 1, v) < 0
+            ok <- fitsAt ctx entries depth shape e k v
             e <- e + 1
 
         if not ok then
@@ -3982,14 +4060,12 @@ module internal Replacing =
             let mutable grafts = false
 
             for e in 0 .. count - 1 do
-                let struct (_, v) = given.[e]
-                out.[e] <- ctx.Replace depth keys.[e] leaves.[e] v
+                let struct (k, v) = given.[e]
 
-                match out.[e] with
-                | :? State -> grafts <- true
-                | _ -> ()
+                if replaceAt ctx depth shape 0 leaves out e k v then
+                    grafts <- true
 
-            ValueSome(struct (Node.ofShapeLeaves s.Shape out grafts, true))
+            ValueSome(struct (Node.ofShapeLeaves shape out grafts, true))
 
     /// node for any flat or packed node when the pure dict fits its shape (check): the leaves
     /// replaced in one copy of its leaf array, with the replace calls and trail pushes of the general
@@ -4038,12 +4114,7 @@ module internal Replacing =
         (count: int)
         (s: State)
         : struct (State * bool) voption =
-        match
-            if s.Shape.IsFlat then
-                inOrder ctx entries depth count s
-            else
-                ValueNone
-        with
+        match inOrder ctx entries depth count s with
         | ValueSome result -> ValueSome result
         | ValueNone -> logged ctx entries depth count s
 

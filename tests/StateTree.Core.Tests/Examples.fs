@@ -116,6 +116,25 @@ let ``a JSON value that cannot take the type it replaces names the path`` () =
     | other -> failwith $"%A{other}"
 
 [<Fact>]
+let ``a conversion failure deep in a packed node names its whole path`` () =
+    // toPureDict's own key order takes replaceByPureDict's in-order path over the packed node, which
+    // must keep the trail of keys that an error path is made from.
+    let layer (x: int) =
+        State.ofList [ "bias" => Param x; "kernel" => Param(x + 1) ]
+
+    let state = State.ofList [ "layers" => State.ofList [ 0 => layer 0; 1 => layer 2 ] ]
+    let pure' = State.toPureDict state
+    let layers = nonNull pure'.["layers"] :?> Dictionary<obj, obj | null>
+    let one = nonNull layers.[1] :?> Dictionary<obj, obj | null>
+    one.["kernel"] <- box (JsonSerializer.SerializeToElement "text")
+
+    match State.replaceByPureDict pure' state with
+    | Error [ StateError.ConversionFailed(path, target, _) ] ->
+        Assert.Equal("('layers', 1, 'kernel')", path.ToTupleString())
+        Assert.Equal(typeof<int>, target)
+    | other -> failwith $"%A{other}"
+
+[<Fact>]
 let ``tensor leaves compare element by element, hash alike and print their shape`` () =
     let tensor (values: float32 array) (lengths: nativeint array) =
         System.Numerics.Tensors.Tensor.Create<float32>(values, System.ReadOnlySpan<nativeint>(lengths))

@@ -699,7 +699,12 @@ module Gens =
                       noise 1, Gen.map2 (fun (k: string) v -> [ (k :> obj), v ]) unknownName pureValue
                       noise 1, Gen.map2 (fun (i: int) v -> [ (i :> obj), v ]) (Gen.choose (50, 60)) pureValue ]
 
-            let! order = shuffle (List.concat entries @ extra)
+            // Often in the node's key order, as ToPureDict lists them: replaceByPureDict has a fast
+            // path for that order, and shuffled entries would almost never take it.
+            let! order =
+                weighted
+                    [ 2, shuffle (List.concat entries @ extra)
+                      1, Gen.constant (List.concat entries @ extra) ]
             // Keys must be distinct (by value) within one dictionary.
             return PNode(order |> List.distinctBy (fun (k, _) -> k))
         }

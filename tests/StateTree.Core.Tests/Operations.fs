@@ -418,6 +418,43 @@ module PureDicts =
     let ``replaceByPureDict ignores empty sub-dicts`` (c: ReplaceCase) =
         checkReplace "replaceByPureDict with empty sub-dicts" c c.Pure
 
+    /// The key order ToPureDict lists, with leaves left out (drop.[i] for the i-th leaf, cyclically),
+    /// so that a node's dict may stop short of its last keys: replaceByPureDict's in-order path,
+    /// strict and not, which the shuffled cases above take only now and then.
+    [<Property>]
+    let ``replaceByPureDict on pure dicts in key order with leaves left out``
+        (s: State)
+        (drop: bool list)
+        (custom: bool)
+        (strict: bool)
+        =
+        let seen = ref -1
+
+        let rec leave (d: PD) =
+            match d with
+            | PLeaf _ -> d
+            | PNode kids ->
+                PNode
+                    [ for (k, v) in kids do
+                          match v with
+                          | PLeaf _ ->
+                              seen.Value <- seen.Value + 1
+
+                              if List.isEmpty drop || not drop.[seen.Value % drop.Length] then
+                                  yield k, v
+                          | node -> yield k, leave node ]
+
+        let d = leave (toPure valueOf (ofState s))
+
+        checkReplace
+            "replaceByPureDict in key order"
+            { Original = s
+              Pure = d
+              Flavor = ObjectKeys
+              Custom = custom
+              Strict = strict }
+            d
+
     let private checkRestore (what: string) (expected: Result<PD, StateError list>) actual =
         match expected, actual with
         | Ok e, Ok(d: Dictionary<obj, obj | null>) ->
