@@ -3189,36 +3189,37 @@ type internal FlatWriter(result: struct (KeyPath * obj | null) array) =
                 next <- next + 1
 
 /// One open node of SortedBuilder: its children so far. While the node can still be packed, a
-/// sub-tree child is kept as its Shape (a type no caller can pass as a leaf) with its leaves
-/// appended to Leaves, so packing makes no node or leaf array for it. Once the node cannot be
-/// packed (Plain), its children go to Output as they will be stored in the node.
+/// sub-tree child is kept as its Shape with its leaves appended to Leaves, so packing makes no node
+/// or leaf array for it. Once the node cannot be packed (Plain), its children go to Output as they
+/// will be stored in the node.
 [<Sealed>]
 type internal BuilderLevel() =
-    /// While not Plain: the children.
+    /// While not Plain: the children's keys.
     member val Keys = ResizeArray<PathKey>()
-    member val Values = ResizeArray<obj | null>()
+    /// While not Plain: per child, its shape when it is a pending sub-tree, else null (a leaf).
+    member val Kids = ResizeArray<Shape>()
     member val Output = NodeWriter()
     /// While not Plain: the leaves of the children in path order.
     member val Leaves = ResizeArray<obj | null>()
     member val Plain = false with get, set
-    /// While not Plain: how many children are pending sub-trees (Shape values).
+    /// While not Plain: how many children are pending sub-trees.
     member val Pending = 0 with get, set
 
     /// Stores pending sub-trees as nodes: from now on the children are kept as they will be stored.
     member l.MakePlain() =
         let mutable at = 0
 
-        for i in 0 .. l.Values.Count - 1 do
-            match l.Values.[i] with
-            | :? Shape as shape ->
+        for i in 0 .. l.Keys.Count - 1 do
+            match l.Kids.[i] with
+            | null ->
+                l.Output.Add(l.Keys.[i], l.Leaves.[at])
+                at <- at + 1
+            | shape ->
                 l.Output.Add(l.Keys.[i], State.OfShape(shape, BuilderLevel.Slice(l.Leaves, at, shape.LeafCount)))
                 at <- at + shape.LeafCount
-            | leaf ->
-                l.Output.Add(l.Keys.[i], leaf)
-                at <- at + 1
 
         l.Keys.Clear()
-        l.Values.Clear()
+        l.Kids.Clear()
         l.Leaves.Clear()
         l.Pending <- 0
         l.Plain <- true
@@ -3232,53 +3233,61 @@ type internal BuilderLevel() =
     member l.Add(key: PathKey, child: obj | null, from: BuilderLevel | null) =
         // The packing rules of State.OfArrays, applied child by child: at most FlatMax children and
         // MaxLeaves leaves, sub-trees that are packed and shallower than MaxDepth, no other node.
-        if not l.Plain then
-            let packable =
-                l.Keys.Count < Chunk.FlatMax
-                && (match child with
-                    | :? Shape as shape ->
-                        l.Leaves.Count + shape.LeafCount <= Shape.MaxLeaves
-                        && shape.Depth < Shape.MaxDepth
-                    | :? State -> false
-                    | _ -> l.Leaves.Count < Shape.MaxLeaves)
-
-            if not packable then
-                l.MakePlain()
-
         match child with
         | :? Shape as shape ->
+            if
+                not l.Plain
+                && not (
+                    l.Keys.Count < Chunk.FlatMax
+                    && l.Leaves.Count + shape.LeafCount <= Shape.MaxLeaves
+                    && shape.Depth < Shape.MaxDepth
+                )
+            then
+                l.MakePlain()
+
             let leaves = (nonNull from).Leaves
 
             if l.Plain then
                 l.Output.Add(key, State.OfShape(shape, BuilderLevel.Slice(leaves, 0, leaves.Count)))
             else
                 l.Keys.Add key
-                l.Values.Add shape
+                l.Kids.Add shape
                 l.Leaves.AddRange leaves
                 l.Pending <- l.Pending + 1
-        | child ->
+        | :? State ->
+            if not l.Plain then
+                l.MakePlain()
+
+            l.Output.Add(key, child)
+        | leaf ->
+            if
+                not l.Plain
+                && not (l.Keys.Count < Chunk.FlatMax && l.Leaves.Count < Shape.MaxLeaves)
+            then
+                l.MakePlain()
+
             if l.Plain then
-                l.Output.Add(key, child)
+                l.Output.Add(key, leaf)
             else
                 l.Keys.Add key
-                l.Values.Add child
-                l.Leaves.Add child
+                l.Kids.Add null
+                l.Leaves.Add leaf
 
     /// Takes back the last child (a repeated path, or an empty sub-state that opens up).
     member l.RemoveLast() =
         if l.Plain then
             l.Output.RemoveLast()
         else
-            let last = l.Values.Count - 1
+            let last = l.Keys.Count - 1
 
-            match l.Values.[last] with
-            | :? Shape as shape ->
+            match l.Kids.[last] with
+            | null -> l.Leaves.RemoveAt(l.Leaves.Count - 1)
+            | shape ->
                 l.Leaves.RemoveRange(l.Leaves.Count - shape.LeafCount, shape.LeafCount)
                 l.Pending <- l.Pending - 1
-            | _ -> l.Leaves.RemoveAt(l.Leaves.Count - 1)
 
             l.Keys.RemoveAt last
-            l.Values.RemoveAt last
+            l.Kids.RemoveAt last
 
     member l.Count = if l.Plain then l.Output.Count else l.Keys.Count
 
@@ -3288,15 +3297,16 @@ type internal BuilderLevel() =
         else
             l.Keys.[l.Keys.Count - 1]
 
-    member l.LastValue =
-        if l.Plain then
-            l.Output.LastValue
-        else
-            l.Values.[l.Values.Count - 1]
+    /// Whether the last child is an empty sub-state. Only a Plain level holds sub-states as such.
+    member l.LastIsEmptyState =
+        l.Plain
+        && (match l.Output.LastValue with
+            | :? State as s -> s.Count = 0
+            | _ -> false)
 
     member l.Clear() =
         l.Keys.Clear()
-        l.Values.Clear()
+        l.Kids.Clear()
         l.Leaves.Clear()
         l.Output.Reset()
         l.Pending <- 0
@@ -3304,7 +3314,7 @@ type internal BuilderLevel() =
 
     /// Small enough to keep for the next build.
     member l.Small =
-        l.Values.Capacity <= Chunk.FlatMax
+        l.Keys.Capacity <= Chunk.FlatMax
         && l.Leaves.Capacity <= 2 * Shape.MaxLeaves
         && l.Output.Capacity <= 1024
 
@@ -3358,13 +3368,7 @@ type internal SortedBuilder private () =
                 Shape.Intern(keys, null, level.Leaves.Count)
             else
                 let kids = Shape.KidBuffer
-
-                for i in 0 .. keys.Length - 1 do
-                    kids.[i] <-
-                        match level.Values.[i] with
-                        | :? Shape as shape -> shape
-                        | _ -> null
-
+                level.Kids.CopyTo(kids)
                 Shape.Intern(keys, kids, level.Leaves.Count)
 
     member private b.Close() =
@@ -3405,11 +3409,10 @@ type internal SortedBuilder private () =
             let level = levels.[depth]
 
             if level.Count > 0 && level.LastKey.Equals keys.[j] then
-                match level.LastValue with
-                | :? State as s when s.Count = 0 ->
+                if level.LastIsEmptyState then
                     // An empty sub-state (from a grafted state) opens up to take children.
                     level.RemoveLast()
-                | _ ->
+                else
                     errors.Add(StateError.LeafIsPrefix(path.Prefix(j + 1), path))
                     ok <- false
 
@@ -4581,121 +4584,136 @@ module State =
                 | :? State as c -> Deep.guard (fun () -> graft (prefix.Append keys.[i]) c add)
                 | leaf -> add (prefix.Append keys.[i]) leaf
 
-    /// True when the pairs are an array already in path order with nothing to graft or reject,
-    /// which is what Flatten produces: then no copy or sort is needed.
-    let private isPlainSorted (pairs: struct (KeyPath * obj | null) array) =
-        let mutable ok = true
-        let mutable previous = KeyPath.Empty
+    /// Whether a pair can go to the builder as it is, after previous: a non-empty path in path order
+    /// with nothing to graft or reject.
+    let private isPlainAfter (previous: KeyPath) (path: KeyPath) (value: obj | null) =
+        not (isNull (box path))
+        && path.Count > 0
+        && not (value :? State)
+        && not (value :? IStateWrapper)
+        && (if obj.ReferenceEquals(path.ParentOrNull, previous.ParentOrNull) then
+                // Siblings from Flatten: only the last keys differ.
+                path.LastKey.CompareTo previous.LastKey >= 0
+            else
+                path.CompareTo previous >= 0)
+
+    /// Builds the state of pairs in path order, adding the builder's errors to errors. With check,
+    /// ValueNone as soon as a pair is not plain (isPlainAfter), so that an array from Flatten is
+    /// checked in the same pass that builds it.
+    let private build
+        (pairs: struct (KeyPath * obj | null) array)
+        (check: bool)
+        (errors: ResizeArray<StateError>)
+        : State voption =
+        let builder = SortedBuilder.Rent()
+        let mutable buffer = Array.zeroCreate<PathKey> 16
+        let mutable last = KeyPath.Empty
+        let mutable plain = true
         let mutable i = 0
 
-        while ok && i < pairs.Length do
+        while plain && i < pairs.Length do
             let struct (path, value) = pairs.[i]
 
-            ok <-
-                not (isNull (box path))
-                && path.Count > 0
-                && not (value :? State)
-                && not (value :? IStateWrapper)
-                && (if obj.ReferenceEquals(path.ParentOrNull, previous.ParentOrNull) then
-                        // Siblings from Flatten: only the last keys differ.
-                        path.LastKey.CompareTo previous.LastKey >= 0
-                    else
-                        path.CompareTo previous >= 0)
+            if check && not (isPlainAfter last path value) then
+                plain <- false
+            else
+                let d = path.Count
 
-            previous <- path
-            i <- i + 1
+                if buffer.Length < d then
+                    buffer <- Array.zeroCreate (2 * d)
 
-        ok
+                // Siblings share their parent: only the last key changes.
+                let sameParent =
+                    d = last.Count && obj.ReferenceEquals(path.ParentOrNull, last.ParentOrNull)
+
+                if sameParent then
+                    buffer.[d - 1] <- path.LastKey
+                else
+                    let mutable p = path
+
+                    for j in d - 1 .. -1 .. 0 do
+                        buffer.[j] <- p.LastKey
+                        p <- nonNull p.ParentOrNull
+
+                last <- path
+                builder.Add(path, buffer, value, sameParent)
+                i <- i + 1
+
+        let result =
+            if not plain then
+                ValueNone
+            else
+                errors.AddRange builder.Errors
+                // Finishing after errors would only make a state nobody sees.
+                if errors.Count > 0 then
+                    ValueSome State.EmptyState
+                else
+                    ValueSome(builder.Finish())
+
+        builder.Return()
+        result
 
     [<CompiledName("OfFlat")>]
     let ofFlat (pairs: struct (KeyPath * obj | null) seq) =
         ArgumentNullException.ThrowIfNull(pairs, nameof pairs)
         let errors = ResizeArray<StateError>()
-        let items = ResizeArray<struct (KeyPath * obj | null)>()
-        let mutable sorted = true
-        let mutable previous = KeyPath.Empty
-
-        let add (path: KeyPath) (value: obj | null) =
-            if sorted && path.CompareTo previous < 0 then
-                sorted <- false
-
-            previous <- path
-            items.Add(struct (path, value))
 
         let direct =
             match pairs with
-            | :? (struct (KeyPath * obj | null) array) as a when isPlainSorted a -> ValueSome a
+            | :? (struct (KeyPath * obj | null) array) as a -> build a true errors
             | _ -> ValueNone
 
-        if direct.IsNone then
-            for struct (path, value) in pairs do
-                if isNull (box path) then
-                    nullArg (nameof pairs)
-                elif path.Count = 0 then
-                    errors.Add StateError.EmptyPath
-                else
-                    match value with
-                    | :? State as s -> graft path s add
-                    | :? IStateWrapper as w -> graft path (w.Unwrap()) add
-                    | v -> add path v
+        let built =
+            match direct with
+            | ValueSome s -> s
+            | ValueNone ->
+                let items = ResizeArray<struct (KeyPath * obj | null)>()
+                let mutable sorted = true
+                let mutable previous = KeyPath.Empty
 
-        let ordered =
-            if direct.IsSome then
-                direct.Value
-            elif sorted then
-                items.ToArray()
-            else
-                // Sort by path; equal paths keep their input order so that the later pair wins.
-                let a = items.ToArray()
-                let index = Array.init a.Length id
+                let add (path: KeyPath) (value: obj | null) =
+                    if sorted && path.CompareTo previous < 0 then
+                        sorted <- false
 
-                Array.Sort(
-                    index,
-                    Comparison(fun i j ->
-                        let struct (p, _) = a.[i]
-                        let struct (q, _) = a.[j]
-                        let c = p.CompareTo q
-                        if c <> 0 then c else compare i j)
-                )
+                    previous <- path
+                    items.Add(struct (path, value))
 
-                index |> Array.map (fun i -> a.[i])
+                for struct (path, value) in pairs do
+                    if isNull (box path) then
+                        nullArg (nameof pairs)
+                    elif path.Count = 0 then
+                        errors.Add StateError.EmptyPath
+                    else
+                        match value with
+                        | :? State as s -> graft path s add
+                        | :? IStateWrapper as w -> graft path (w.Unwrap()) add
+                        | v -> add path v
 
-        let builder = SortedBuilder.Rent()
-        let mutable buffer = Array.zeroCreate<PathKey> 16
-        let mutable last = KeyPath.Empty
+                let ordered =
+                    if sorted then
+                        items.ToArray()
+                    else
+                        // Sort by path; equal paths keep their input order so that the later pair wins.
+                        let a = items.ToArray()
+                        let index = Array.init a.Length id
 
-        for struct (path, value) in ordered do
-            let d = path.Count
+                        Array.Sort(
+                            index,
+                            Comparison(fun i j ->
+                                let struct (p, _) = a.[i]
+                                let struct (q, _) = a.[j]
+                                let c = p.CompareTo q
+                                if c <> 0 then c else compare i j)
+                        )
 
-            if buffer.Length < d then
-                buffer <- Array.zeroCreate (2 * d)
+                        index |> Array.map (fun i -> a.[i])
 
-            // Siblings share their parent: only the last key changes.
-            let sameParent =
-                d = last.Count && obj.ReferenceEquals(path.ParentOrNull, last.ParentOrNull)
+                (build ordered false errors).Value
 
-            if sameParent then
-                buffer.[d - 1] <- path.LastKey
-            else
-                let mutable p = path
-
-                for i in d - 1 .. -1 .. 0 do
-                    buffer.[i] <- p.LastKey
-                    p <- nonNull p.ParentOrNull
-
-            last <- path
-            builder.Add(path, buffer, value, sameParent)
-
-        errors.AddRange builder.Errors
-
-        let result =
-            if errors.Count > 0 then
-                Error(List.ofSeq errors)
-            else
-                Ok(builder.Finish())
-
-        builder.Return()
-        result
+        if errors.Count > 0 then
+            Error(List.ofSeq errors)
+        else
+            Ok built
 
     let private checkFilter (filter: Filter) =
         if isNull (box filter) then
