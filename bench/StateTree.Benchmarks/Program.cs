@@ -14,6 +14,7 @@ using StateTree.Benchmarks;
 //   ... -- --shapes mlp,moe                                                     only these shapes
 //   ... -- --quick synthetic-1M [Filter] [--allocations]   stopwatch timings of one shape, set up once,
 //                                                  optionally with the types each operation allocates
+//                                                  (run it with DOTNET_TC_CallCountingDelayMs=0, as the jobs are)
 //   ... -- --batch-gc                              the same job with the non-concurrent workstation GC
 //                                                  (System.GC.Concurrent=false), to show what the GC mode costs
 // Any other argument goes to BenchmarkDotNet (--filter, --job, --artifacts, ...).
@@ -101,11 +102,16 @@ else if (!rest.Contains("--job") && !rest.Contains("-j"))
 {
     // Sized so the full run (about 230 benchmarks, up to 1M leaves) takes well under an hour on two
     // cores: one process per benchmark, a short pilot, 3 warm-up and 10 measured iterations of ~250 ms.
+    // The runtime puts off promoting methods to optimized code while it is still compiling others;
+    // with calls of 100 ms and more that delay lasted through whole measurements (`--quick synthetic-1M
+    // FromFlatState` took 149 ms with it, 84 ms without). Without the delay each benchmark process
+    // reaches its optimized code in the first calls; what code it reaches is the same.
     var job = Job.Default
         .WithLaunchCount(1)
         .WithWarmupCount(3)
         .WithIterationCount(10)
-        .WithIterationTime(TimeInterval.FromMilliseconds(250));
+        .WithIterationTime(TimeInterval.FromMilliseconds(250))
+        .WithEnvironmentVariable(Quick.TieringDelayVariable, "0");
     // The runtime's default is the concurrent GC, whose small gen0 budget makes an operation that
     // allocates tens of MB collect many times; a batch job can turn it off.
     config = config.AddJob(batchGc ? job.WithGcConcurrent(false).WithId("statetree-batch-gc") : job.WithId("statetree"));

@@ -12,8 +12,17 @@ namespace StateTree.Benchmarks;
 /// </summary>
 public static class Quick
 {
+    /// <summary>
+    /// The runtime's delay before it promotes methods to optimized code, which the benchmark jobs set to 0
+    /// (see Program.cs); it can only be set before the process starts.
+    /// </summary>
+    public const string TieringDelayVariable = "DOTNET_TC_CallCountingDelayMs";
+
     public static void Run(string shape, string? only, bool allocations)
     {
+        if (Environment.GetEnvironmentVariable(TieringDelayVariable) != "0")
+            Console.WriteLine($"note: {TieringDelayVariable} is not 0, so some calls may run before their code is optimized");
+
         var ops = new StateOps { Shape = shape };
         var methods = typeof(StateOps).GetMethods()
             .Where(m => m.GetCustomAttribute<BenchmarkAttribute>() is not null)
