@@ -4584,21 +4584,15 @@ module State =
                 | :? State as c -> Deep.guard (fun () -> graft (prefix.Append keys.[i]) c add)
                 | leaf -> add (prefix.Append keys.[i]) leaf
 
-    /// Whether a pair can go to the builder as it is, after previous: a non-empty path in path order
-    /// with nothing to graft or reject.
-    let private isPlainAfter (previous: KeyPath) (path: KeyPath) (value: obj | null) =
+    /// Whether a pair can go to the builder as it is: a non-empty path with nothing to graft or reject.
+    let private isPlain (path: KeyPath) (value: obj | null) =
         not (isNull (box path))
         && path.Count > 0
         && not (value :? State)
         && not (value :? IStateWrapper)
-        && (if obj.ReferenceEquals(path.ParentOrNull, previous.ParentOrNull) then
-                // Siblings from Flatten: only the last keys differ.
-                path.LastKey.CompareTo previous.LastKey >= 0
-            else
-                path.CompareTo previous >= 0)
 
     /// Builds the state of pairs in path order, adding the builder's errors to errors. With check,
-    /// ValueNone as soon as a pair is not plain (isPlainAfter), so that an array from Flatten is
+    /// ValueNone as soon as a pair is not plain or out of order, so that an array from Flatten is
     /// checked in the same pass that builds it.
     let private build
         (pairs: struct (KeyPath * obj | null) array)
@@ -4614,30 +4608,38 @@ module State =
         while plain && i < pairs.Length do
             let struct (path, value) = pairs.[i]
 
-            if check && not (isPlainAfter last path value) then
+            if check && not (isPlain path value) then
                 plain <- false
             else
-                let d = path.Count
+                // Siblings (from Flatten) share their parent instance: only the last key changes.
+                let sameParent = obj.ReferenceEquals(path.ParentOrNull, last.ParentOrNull)
 
-                if buffer.Length < d then
-                    buffer <- Array.zeroCreate (2 * d)
-
-                // Siblings share their parent: only the last key changes.
-                let sameParent =
-                    d = last.Count && obj.ReferenceEquals(path.ParentOrNull, last.ParentOrNull)
-
-                if sameParent then
-                    buffer.[d - 1] <- path.LastKey
+                if
+                    check
+                    && (if sameParent then
+                            path.LastKey.CompareTo last.LastKey < 0
+                        else
+                            path.CompareTo last < 0)
+                then
+                    plain <- false
                 else
-                    let mutable p = path
+                    let d = path.Count
 
-                    for j in d - 1 .. -1 .. 0 do
-                        buffer.[j] <- p.LastKey
-                        p <- nonNull p.ParentOrNull
+                    if buffer.Length < d then
+                        buffer <- Array.zeroCreate (2 * d)
 
-                last <- path
-                builder.Add(path, buffer, value, sameParent)
-                i <- i + 1
+                    if sameParent then
+                        buffer.[d - 1] <- path.LastKey
+                    else
+                        let mutable p = path
+
+                        for j in d - 1 .. -1 .. 0 do
+                            buffer.[j] <- p.LastKey
+                            p <- nonNull p.ParentOrNull
+
+                    last <- path
+                    builder.Add(path, buffer, value, sameParent)
+                    i <- i + 1
 
         let result =
             if not plain then
