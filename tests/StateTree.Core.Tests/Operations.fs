@@ -312,26 +312,10 @@ module Combining =
 
     [<Property>]
     let ``map and zip graft the sub-states the function returns`` (s: State) =
-        // Every leaf v becomes the sub-state {"g": v}: the result has each leaf one level deeper, and
-        // flattening it (which trusts what each node records of itself) agrees.
-        let g (v: obj | null) : obj | null =
-            box (State.ofList [ PathKey.FromName "g", v ])
+        expectGrafted "map" s (State.map (fun _ v -> graftG v) s)
 
-        let expected =
-            ofLeaves [ for KeyValue(p, v) in (ofState s).Leaves -> p @ [ S "g" ], v ]
-
-        let check what (r: State) =
-            expectModel what expected r
-
-            expectEqual
-                $"{what}: flattened paths"
-                [ for KeyValue(p, _) in expected.Leaves -> p ]
-                [ for struct (p, _) in State.flatten r -> ofKeyPath p ]
-
-        check "map" (State.map (fun _ v -> g v) s)
-
-        match State.zip (fun x _ -> g x) s s with
-        | Ok r -> check "zip" r
+        match State.zip (fun x _ -> graftG x) s s with
+        | Ok r -> expectGrafted "zip" s r
         | Error errors -> failwith $"%A{errors |> List.map (fun e -> e.Message)}"
 
     [<Property>]

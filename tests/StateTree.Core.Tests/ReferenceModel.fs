@@ -267,6 +267,25 @@ let expectEqual (what: string) (expected: 'T) (actual: 'T) =
     if expected <> actual then
         failwith $"{what}: expected\n  %A{expected}\nbut got\n  %A{actual}"
 
+/// Every leaf v of s as the sub-state {"g": v}: what a map, zip or replace function that returns
+/// sub-states makes of s.
+let graftG (v: obj | null) : obj | null =
+    box (State.ofList [ PathKey.FromName "g", v ])
+
+/// Fails unless actual is s with every leaf grafted by graftG: the same content one level deeper,
+/// and what each node records of itself (leaf count, paths that flatten follows) agreeing.
+let expectGrafted (what: string) (s: State) (actual: State) =
+    let expected =
+        ofLeaves [ for KeyValue(p, v) in (ofState s).Leaves -> p @ [ S "g" ], v ]
+
+    expectModel what expected actual
+    expectEqual $"{what}: leaf count" expected.Leaves.Count (State.leafCount actual)
+
+    expectEqual
+        $"{what}: flattened paths"
+        [ for KeyValue(p, _) in expected.Leaves -> p ]
+        [ for struct (p, _) in State.flatten actual -> ofKeyPath p ]
+
 // ---------------------------------------------------------------------------------------------
 // Building and reading
 
