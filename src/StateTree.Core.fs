@@ -3221,6 +3221,34 @@ type internal BuilderLevel() =
     member val Plain = false with get, set
     /// While not Plain: how many children are pending sub-trees.
     member val Pending = 0 with get, set
+    /// The shape of the node while its children are exactly a replayed shape's (see SortedBuilder.TryReplay), else null.
+    member val Exact: Shape = null with get, set
+
+    /// The shape of the last child when it is a sub-tree that has one (pending, flat or packed), else null.
+    member l.LastShape: Shape =
+        if l.Plain then
+            match l.Output.LastValue with
+            | :? State as s -> s.Shape
+            | _ -> null
+        else
+            l.Kids.[l.Kids.Count - 1]
+
+    /// Takes the children of shape, with the values of pairs from at as its leaves (the level is empty).
+    member l.Load(shape: Shape, pairs: struct (KeyPath * obj | null) array, from: int) =
+        CollectionExtensions.AddRange(l.Keys, ReadOnlySpan shape.Keys)
+
+        for i in 0 .. shape.Keys.Length - 1 do
+            let kid = shape.Kid i
+            l.Kids.Add kid
+
+            if not (isNull kid) then
+                l.Pending <- l.Pending + 1
+
+        for t in from .. from + shape.LeafCount - 1 do
+            let struct (_, value) = pairs.[t]
+            l.Leaves.Add value
+
+        l.Exact <- shape
 
     /// Stores pending sub-trees as nodes: from now on the children are kept as they will be stored.
     member l.MakePlain() =
@@ -3240,6 +3268,7 @@ type internal BuilderLevel() =
         l.Leaves.Clear()
         l.Pending <- 0
         l.Plain <- true
+        l.Exact <- null
 
     static member private Slice(leaves: ResizeArray<obj | null>, at: int, count: int) =
         let a = Array.zeroCreate count
@@ -3248,6 +3277,7 @@ type internal BuilderLevel() =
 
     /// Adds a child: a leaf, a node, or a pending sub-tree (shape) whose leaves are from.Leaves.
     member l.Add(key: PathKey, child: obj | null, from: BuilderLevel | null) =
+        l.Exact <- null
         // The packing rules of State.OfArrays, applied child by child: at most FlatMax children and
         // MaxLeaves leaves, sub-trees that are packed and shallower than MaxDepth, no other node.
         match child with
@@ -3269,7 +3299,7 @@ type internal BuilderLevel() =
             else
                 l.Keys.Add key
                 l.Kids.Add shape
-                l.Leaves.AddRange leaves
+                CollectionExtensions.AddRange(l.Leaves, Span.op_Implicit (CollectionsMarshal.AsSpan leaves))
                 l.Pending <- l.Pending + 1
         | :? State ->
             if not l.Plain then
@@ -3292,6 +3322,8 @@ type internal BuilderLevel() =
 
     /// Takes back the last child (a repeated path, or an empty sub-state that opens up).
     member l.RemoveLast() =
+        l.Exact <- null
+
         if l.Plain then
             l.Output.RemoveLast()
         else
@@ -3328,6 +3360,7 @@ type internal BuilderLevel() =
         l.Output.Reset()
         l.Pending <- 0
         l.Plain <- false
+        l.Exact <- null
 
     /// Small enough to keep for the next build.
     member l.Small =
@@ -3348,8 +3381,32 @@ type internal SortedBuilder private () =
     let mutable depth = 0
     let errors = ResizeArray<StateError>()
     let shared = KeyArrays()
+    // A replay's walk over its shape, by level below the replayed node (0): the shape at each level,
+    // the child being visited there, and the path objects already checked.
+    let replayShapes: Shape array = Array.zeroCreate (Shape.MaxDepth + 1)
+    let replayAt: int array = Array.zeroCreate (Shape.MaxDepth + 1)
+    let replayPaths: KeyPath array = Array.zeroCreate (Shape.MaxDepth + 1)
 
     do levels.Add(BuilderLevel())
+
+    /// p and q are the same path; siblings from Flatten share their ancestors, so mostly by reference.
+    static let samePath (p: KeyPath) (q: KeyPath) = obj.ReferenceEquals(p, q) || p.Equals q
+
+    /// The prefix of p with count keys, without making a path.
+    static let ancestor (p: KeyPath) (count: int) =
+        let mutable a = p
+
+        while a.Count > count do
+            a <- nonNull a.ParentOrNull
+
+        a
+
+    /// Whether a pair can go to the builder as it is: a non-empty path with nothing to graft or reject.
+    static member IsPlain(path: KeyPath, value: obj | null) =
+        not (isNull (box path))
+        && path.Count > 0
+        && not (value :? State)
+        && not (value :? IStateWrapper)
 
     /// The thread's spare builder, or a new one.
     static member Rent() =
@@ -3367,6 +3424,7 @@ type internal SortedBuilder private () =
 
         openKeys.Clear()
         errors.Clear()
+        Array.Clear replayPaths
         depth <- 0
 
         if small && levels.Count <= 64 then
@@ -3376,7 +3434,9 @@ type internal SortedBuilder private () =
 
     /// The node a closed level stands for: a pending Shape while it can be packed, else a State.
     member private _.Node(level: BuilderLevel) : obj | null =
-        if level.Plain then
+        if not (isNull level.Exact) then
+            level.Exact
+        elif level.Plain then
             Node.orEmpty (level.Output.Build shared)
         else
             let keys = shared.Of(Span.op_Implicit (CollectionsMarshal.AsSpan level.Keys))
@@ -3403,22 +3463,129 @@ type internal SortedBuilder private () =
         if levels.Count <= depth then
             levels.Add(BuilderLevel())
 
-    /// Adds one pair; keys holds the path's keys (length = path.Count). sameParent: the previous
-    /// pair's path has the same parent instance (siblings from Flatten), so the open levels match.
-    member b.Add(path: KeyPath, keys: PathKey array, value: obj | null, sameParent: bool) =
-        let d = path.Count
-        // How many open levels the path shares.
+    /// Closes the open levels a path of d keys does not share; returns how many it shares.
+    member private b.CloseTo(keys: PathKey array, d: int) =
         let mutable common = 0
 
-        if sameParent && depth = d - 1 then
-            common <- d - 1
-        else
-            while common < depth && common < d - 1 && openKeys.[common].Equals keys.[common] do
-                common <- common + 1
+        while common < depth && common < d - 1 && openKeys.[common].Equals keys.[common] do
+            common <- common + 1
 
         while depth > common do
             b.Close()
 
+        common
+
+    /// When pairs.[i] (path keys in keys) starts a node below the open level common whose previous
+    /// sibling has a shape, and the pairs from i on are exactly that shape's leaves under the new
+    /// node, takes them in one go: the node gets the shape as it is, with no per-pair bookkeeping and
+    /// no new shape. Returns how many pairs it took; 0 leaves the pair to Add. The layers and experts
+    /// of a model repeat one structure, so most of their nodes are taken this way.
+    member private b.TryReplay(pairs: struct (KeyPath * obj | null) array, i: int, keys: PathKey array, common: int) =
+        let parent = levels.[depth]
+        // The new node's key differs from its previous sibling's: a sorted input lists a sub-tree's
+        // pairs together, and a replay leaves no sub-tree open that a later pair could continue.
+        let shape = if parent.Count > 0 then parent.LastShape else null
+
+        if
+            isNull shape
+            || shape.Depth > Shape.MaxDepth
+            || i + shape.LeafCount > pairs.Length
+        then
+            0
+        else
+            // The new node's path has `base` keys; a leaf at level `top` below it has base + top + 1.
+            let ``base`` = common + 1
+            replayShapes.[0] <- shape
+            replayAt.[0] <- 0
+            let mutable top = 0
+            // The deepest level whose node the current leaf shares with the previous leaf.
+            let mutable shared = 0
+            let mutable ok = true
+            let mutable t = 0
+
+            while ok && t < shape.LeafCount do
+                while not (isNull (replayShapes.[top].Kid replayAt.[top])) do
+                    let kid = replayShapes.[top].Kid replayAt.[top]
+                    top <- top + 1
+                    replayShapes.[top] <- kid
+                    replayAt.[top] <- 0
+
+                let struct (p, value) = pairs.[i + t]
+
+                ok <-
+                    SortedBuilder.IsPlain(p, value)
+                    && p.Count = ``base`` + top + 1
+                    && p.LastKey.Equals replayShapes.[top].Keys.[replayAt.[top]]
+
+                if ok then
+                    // Ancestors below the shared one are new to this leaf: their keys, then the shared one.
+                    let mutable q = nonNull p.ParentOrNull
+                    let mutable level = top
+
+                    while ok && level > shared do
+                        ok <- q.LastKey.Equals replayShapes.[level - 1].Keys.[replayAt.[level - 1]]
+                        replayPaths.[level] <- q
+                        q <- nonNull q.ParentOrNull
+                        level <- level - 1
+
+                    // The first leaf's own ancestor is the node's path that the others must share.
+                    if t = 0 then
+                        replayPaths.[0] <- q
+                    else
+                        ok <- ok && samePath q replayPaths.[shared]
+
+                replayAt.[top] <- replayAt.[top] + 1
+
+                while top > 0 && replayAt.[top] = replayShapes.[top].Keys.Length do
+                    top <- top - 1
+                    replayAt.[top] <- replayAt.[top] + 1
+
+                shared <- top
+                t <- t + 1
+
+            let n = shape.LeafCount
+
+            // The replayed node's children are closed: the next pair must not continue inside the last.
+            if ok && i + n < pairs.Length then
+                let struct (next, _) = pairs.[i + n]
+                let struct (lastPath, _) = pairs.[i + n - 1]
+
+                if not (isNull (box next)) && next.Count > ``base`` + 1 then
+                    ok <- not (samePath (ancestor next (``base`` + 1)) (ancestor lastPath (``base`` + 1)))
+
+            if ok then
+                b.Open keys.[common]
+                levels.[depth].Load(shape, pairs, i)
+                n
+            else
+                0
+
+    /// Adds pairs.[i], or the whole node it starts (see TryReplay); returns how many pairs it took.
+    /// keys holds the path's keys (length = path.Count). sameParent: the previous pair's path has
+    /// the same parent instance (siblings from Flatten), so the open levels match.
+    member b.Add(pairs: struct (KeyPath * obj | null) array, i: int, keys: PathKey array, sameParent: bool) : int =
+        let struct (path, value) = pairs.[i]
+        let d = path.Count
+        // How many open levels the path shares.
+        let common =
+            if sameParent && depth = d - 1 then
+                d - 1
+            else
+                b.CloseTo(keys, d)
+
+        let replayed =
+            if common < d - 1 then
+                b.TryReplay(pairs, i, keys, common)
+            else
+                0
+
+        if replayed > 0 then
+            replayed
+        else
+            b.AddPair(path, keys, value, common)
+
+    member private b.AddPair(path: KeyPath, keys: PathKey array, value: obj | null, common: int) =
+        let d = path.Count
         let mutable ok = true
         let mutable j = common
 
@@ -3445,6 +3612,8 @@ type internal SortedBuilder private () =
                 level.RemoveLast()
 
             level.Add(keys.[d - 1], value, null)
+
+        1
 
     member b.Finish() : State =
         while depth > 0 do
@@ -4601,13 +4770,6 @@ module State =
                 | :? State as c -> Deep.guard (fun () -> graft (prefix.Append keys.[i]) c add)
                 | leaf -> add (prefix.Append keys.[i]) leaf
 
-    /// Whether a pair can go to the builder as it is: a non-empty path with nothing to graft or reject.
-    let private isPlain (path: KeyPath) (value: obj | null) =
-        not (isNull (box path))
-        && path.Count > 0
-        && not (value :? State)
-        && not (value :? IStateWrapper)
-
     /// Builds the state of pairs in path order, adding the builder's errors to errors. With check,
     /// ValueNone as soon as a pair is not plain or out of order, so that an array from Flatten is
     /// checked in the same pass that builds it.
@@ -4625,7 +4787,7 @@ module State =
         while plain && i < pairs.Length do
             let struct (path, value) = pairs.[i]
 
-            if check && not (isPlain path value) then
+            if check && not (SortedBuilder.IsPlain(path, value)) then
                 plain <- false
             else
                 // Siblings (from Flatten) share their parent instance: only the last key changes.
@@ -4654,9 +4816,13 @@ module State =
                             buffer.[j] <- p.LastKey
                             p <- nonNull p.ParentOrNull
 
-                    last <- path
-                    builder.Add(path, buffer, value, sameParent)
-                    i <- i + 1
+                    let taken = builder.Add(pairs, i, buffer, sameParent)
+                    // After a replay the buffer keeps the keys of its first pair: a sibling of its
+                    // last pair is a child of the replayed node (see TryReplay), and those keys are
+                    // right up to that node.
+                    let struct (p, _) = pairs.[i + taken - 1]
+                    last <- p
+                    i <- i + taken
 
         let result =
             if not plain then

@@ -135,6 +135,22 @@ let ``a conversion failure deep in a packed node names its whole path`` () =
     | other -> failwith $"%A{other}"
 
 [<Fact>]
+let ``ofFlat does not take one node's pairs and the next node's as one node of the same shape`` () =
+    // Node 1 has only a/x and node 2 only b/x: read from 1/a/x on, the pairs have the keys of node
+    // 0's shape below the node, so the builder's replay of that shape must check the node too.
+    let pair (node: int) (child: string) =
+        struct (KeyPath.Of(PathKey.FromIndex node, PathKey.FromName child, PathKey.FromName "x"), box (Param 1))
+
+    let pairs = [| pair 0 "a"; pair 0 "b"; pair 1 "a"; pair 2 "b" |]
+
+    let built = ok (State.ofFlat pairs)
+
+    let paths =
+        State.flatten built |> Array.map (fun (struct (p, _)) -> p.ToTupleString())
+
+    Assert.Equal<string array>([| "(0, 'a', 'x')"; "(0, 'b', 'x')"; "(1, 'a', 'x')"; "(2, 'b', 'x')" |], paths)
+
+[<Fact>]
 let ``tensor leaves compare element by element, hash alike and print their shape`` () =
     let tensor (values: float32 array) (lengths: nativeint array) =
         System.Numerics.Tensors.Tensor.Create<float32>(values, System.ReadOnlySpan<nativeint>(lengths))

@@ -71,6 +71,11 @@ type FlatPairs = FlatPairs of (RPath * (obj | null)) list
 /// of them small sub-trees: repeats and grafts then land in a node the builder writes chunk by chunk.
 type WideFlatPairs = WideFlatPairs of (RPath * (obj | null)) list
 
+/// Flattened pairs in path order of a state whose siblings repeat one structure (a model's layers),
+/// often with a near miss (a pair dropped, repeated, added as a sibling or below a leaf, or a grafted
+/// state added or in place of a leaf), with path objects shared as Flatten shares them or all separate.
+type RepeatedFlatPairs = RepeatedFlatPairs of struct (KeyPath * (obj | null)) array
+
 /// Two states that are often equal (rebuilt in another order with copied leaves) and often nearly so.
 type EqualityCase = { Left: State; Right: State }
 
@@ -850,6 +855,79 @@ module Gens =
 
     let shrinkFlatPairs (FlatPairs ps) = shrinkPathList ps |> Seq.map FlatPairs
 
+    /// A state of 2–6 children with one structure (a quarter of them variants of it), the structure
+    /// itself often repeated one level down.
+    let rec repeated (levels: int) : Gen<State> =
+        gen {
+            let small = Gen.resize 6 (state general)
+
+            let! template =
+                if levels > 0 then
+                    Gen.frequency [ 1, repeated (levels - 1); 1, small ]
+                else
+                    small
+
+            let! n = Gen.choose (2, 6)
+            let! children = Gen.listOfLength n (Gen.frequency [ 3, Gen.constant template; 1, variant general template ])
+            let! named = Gen.elements [ true; false ]
+
+            let pairs =
+                children
+                |> List.mapi (fun i c ->
+                    let k =
+                        if named then
+                            PathKey.FromName $"e{i}"
+                        else
+                            PathKey.FromIndex i
+
+                    struct (KeyPath.Of k, box c))
+
+            return
+                match State.ofFlat pairs with
+                | Ok s -> s
+                | Error e -> failwith $"%A{e}"
+        }
+
+    let repeatedFlatPairs: Gen<RepeatedFlatPairs> =
+        gen {
+            let! s = repeated 1
+            let mutable pairs = List.ofArray (State.flatten s)
+            let! misses = Gen.frequency [ 2, Gen.constant 0; 3, Gen.choose (1, 2) ]
+
+            for _ in 1..misses do
+                if not pairs.IsEmpty then
+                    let! j = Gen.choose (0, pairs.Length - 1)
+                    let struct (p, _) = pairs.[j]
+                    let sibling (k: PathKey) = p.Parent.Append k
+                    let! k = key true
+                    let! v = leaf false
+                    let! graft = Gen.resize 3 (state general)
+
+                    let! miss =
+                        Gen.elements
+                            [ List.removeAt j pairs
+                              List.insertAt (j + 1) (struct (p, v)) pairs
+                              pairs @ [ struct (sibling k, v) ]
+                              pairs @ [ struct (p.Append k, v) ]
+                              pairs @ [ struct (sibling k, box graft) ]
+                              List.updateAt j (struct (p, box graft)) pairs ]
+
+                    pairs <- miss
+
+            // A stable sort: a repeated path stays after the pair it repeats.
+            let sorted =
+                pairs |> List.sortWith (fun (struct (p, _)) (struct (q, _)) -> p.CompareTo q)
+
+            let! shared = Gen.frequency [ 3, Gen.constant true; 1, Gen.constant false ]
+
+            return
+                RepeatedFlatPairs(
+                    sorted
+                    |> List.map (fun (struct (p, v)) -> struct ((if shared then p else KeyPath.OfSeq(p.ToArray())), v))
+                    |> Array.ofList
+                )
+        }
+
     let equalityCase (s: State) : Gen<EqualityCase> =
         Gen.frequency
             [ 3, rebuiltShuffled s
@@ -1082,6 +1160,12 @@ type Arbs =
             fun (WideFlatPairs ps) ->
                 Gens.shrinkFlatPairs (FlatPairs ps)
                 |> Seq.map (fun (FlatPairs q) -> WideFlatPairs q)
+        )
+
+    static member RepeatedFlatPairs() : Arbitrary<RepeatedFlatPairs> =
+        Arb.fromGenShrink (
+            Gens.repeatedFlatPairs,
+            fun (RepeatedFlatPairs ps) -> Seq.init ps.Length (fun i -> RepeatedFlatPairs(Array.removeAt i ps))
         )
 
     static member EqualityCase() : Arbitrary<EqualityCase> =

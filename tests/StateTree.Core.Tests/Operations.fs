@@ -153,6 +153,34 @@ module FlatView =
         for ((p, x), (_, y)) in List.zip expected actual do
             expectTrue $"the leaf at {tupleText p} itself" (obj.ReferenceEquals(x, y))
 
+    /// State.ofFlat of input (the pairs as the core gets them) agrees with the model of pairs.
+    let private expectOfFlat (pairs: (RPath * (obj | null)) list) (input: seq<struct (KeyPath * (obj | null))>) =
+        match ofFlat pairs, State.ofFlat input with
+        | Built expected, Ok s -> expectModel "ofFlat" expected s
+        | Refused(emptyPath, bad), Error errors ->
+            let empties =
+                errors
+                |> List.filter (fun e ->
+                    match e with
+                    | StateError.EmptyPath -> true
+                    | _ -> false)
+
+            expectEqual "an error for the empty path" emptyPath (not empties.IsEmpty)
+
+            let clashes =
+                errors
+                |> List.choose (fun e ->
+                    match e with
+                    | StateError.LeafIsPrefix(leaf, other) -> Some(ofKeyPath leaf, ofKeyPath other)
+                    | _ -> None)
+
+            expectEqual "the paths below a leaf" bad (clashes |> List.map snd |> Set.ofList)
+
+            for (leaf, other) in clashes do
+                expectTrue $"{tupleText leaf} is a leaf prefix of {tupleText other}" (isProperPrefix leaf other)
+        | Built expected, Error errors -> failwith $"ofFlat refused %A{messages errors}; expected {expected}"
+        | Refused(e, bad), Ok s -> failwith $"ofFlat built {s}; expected a refusal (empty path: {e}, bad: %A{bad})"
+
     let private checkOfFlat (pairs: (RPath * (obj | null)) list) =
         let structs = [ for (p, v) in pairs -> struct (toKeyPath p, v) ]
         // Sorted (stably, so the later of two equal paths stays later), an array takes the core's
@@ -164,31 +192,7 @@ module FlatView =
 
         // The arrays themselves, not Seq.ofArray wrappers: the core looks for an array.
         for input in [ Seq.ofList structs; Array.ofList structs :> seq<_>; sorted :> seq<_> ] do
-            match ofFlat pairs, State.ofFlat input with
-            | Built expected, Ok s -> expectModel "ofFlat" expected s
-            | Refused(emptyPath, bad), Error errors ->
-                let empties =
-                    errors
-                    |> List.filter (fun e ->
-                        match e with
-                        | StateError.EmptyPath -> true
-                        | _ -> false)
-
-                expectEqual "an error for the empty path" emptyPath (not empties.IsEmpty)
-
-                let clashes =
-                    errors
-                    |> List.choose (fun e ->
-                        match e with
-                        | StateError.LeafIsPrefix(leaf, other) -> Some(ofKeyPath leaf, ofKeyPath other)
-                        | _ -> None)
-
-                expectEqual "the paths below a leaf" bad (clashes |> List.map snd |> Set.ofList)
-
-                for (leaf, other) in clashes do
-                    expectTrue $"{tupleText leaf} is a leaf prefix of {tupleText other}" (isProperPrefix leaf other)
-            | Built expected, Error errors -> failwith $"ofFlat refused %A{messages errors}; expected {expected}"
-            | Refused(e, bad), Ok s -> failwith $"ofFlat built {s}; expected a refusal (empty path: {e}, bad: %A{bad})"
+            expectOfFlat pairs input
 
     [<Property>]
     let ``ofFlat builds the nested state, the later pair winning, and reports bad paths`` (FlatPairs pairs) =
@@ -196,6 +200,12 @@ module FlatView =
 
     [<Property>]
     let ``ofFlat does the same in a node of many children`` (WideFlatPairs pairs) = checkOfFlat pairs
+
+    // The builder takes a node whole when its pairs repeat its previous sibling's structure; a near
+    // miss must build what the pairs say, or report the same errors, all the same.
+    [<Property>]
+    let ``ofFlat does the same where siblings repeat one structure`` (RepeatedFlatPairs pairs) =
+        expectOfFlat [ for struct (p, v) in pairs -> ofKeyPath p, v ] pairs
 
 [<Properties(Arbitrary = [| typeof<Arbs> |])>]
 module Filtering =
