@@ -3221,7 +3221,8 @@ type internal BuilderLevel() =
     member val Plain = false with get, set
     /// While not Plain: how many children are pending sub-trees.
     member val Pending = 0 with get, set
-    /// The shape of the node while its children are exactly a replayed shape's (see SortedBuilder.TryReplay), else null.
+    /// The shape of the node while its children are exactly a replayed shape's (see
+    /// SortedBuilder.TryReplay), else null.
     member val Exact: Shape = null with get, set
 
     /// The shape of the last child when it is a sub-tree that has one (pending, flat or packed), else null.
@@ -3482,9 +3483,15 @@ type internal SortedBuilder private () =
     /// of a model repeat one structure, so most of their nodes are taken this way.
     member private b.TryReplay(pairs: struct (KeyPath * obj | null) array, i: int, keys: PathKey array, common: int) =
         let parent = levels.[depth]
-        // The new node's key differs from its previous sibling's: a sorted input lists a sub-tree's
-        // pairs together, and a replay leaves no sub-tree open that a later pair could continue.
-        let shape = if parent.Count > 0 then parent.LastShape else null
+        // Only below a node too large to pack: siblings in a small one have few leaves to take, and
+        // failed attempts would cost more than replays save. The new node's key differs from its
+        // previous sibling's: a sorted input lists a sub-tree's pairs together, and a replay leaves
+        // no sub-tree open that a later pair could continue.
+        let shape =
+            if parent.Plain && parent.Count > 0 then
+                parent.LastShape
+            else
+                null
 
         if
             isNull shape

@@ -135,20 +135,35 @@ let ``a conversion failure deep in a packed node names its whole path`` () =
     | other -> failwith $"%A{other}"
 
 [<Fact>]
-let ``ofFlat does not take one node's pairs and the next node's as one node of the same shape`` () =
-    // Node 1 has only a/x and node 2 only b/x: read from 1/a/x on, the pairs have the keys of node
-    // 0's shape below the node, so the builder's replay of that shape must check the node too.
-    let pair (node: int) (child: string) =
-        struct (KeyPath.Of(PathKey.FromIndex node, PathKey.FromName child, PathKey.FromName "x"), box (Param 1))
+let ``ofFlat does not take pairs for a sibling's structure when only their last keys match it`` () =
+    // Below a node too large to pack (more than 64 leaves), the builder takes a node whole when its
+    // pairs repeat the previous sibling's structure. Each case here has pairs that match that
+    // structure key by key from the node down, but not the node itself.
+    let path (keys: PathKey list) = KeyPath.OfSeq keys
+    let i (n: int) = PathKey.FromIndex n
+    let s (name: string) = PathKey.FromName name
 
-    let pairs = [| pair 0 "a"; pair 0 "b"; pair 1 "a"; pair 2 "b" |]
+    let text (pairs: struct (KeyPath * obj | null) array) =
+        pairs |> Array.map (fun (struct (p, _)) -> p.ToTupleString())
 
-    let built = ok (State.ofFlat pairs)
+    let check (paths: KeyPath array) =
+        let pairs = paths |> Array.map (fun p -> struct (p, box (Param 1)))
+        Assert.Equal<string array>(text pairs, text (State.flatten (ok (State.ofFlat pairs))))
 
-    let paths =
-        State.flatten built |> Array.map (fun (struct (p, _)) -> p.ToTupleString())
+    // Nodes 0-39 have a/x and b/x; node 40 only a/x and node 41 only b/x: read from 40/a/x on, the
+    // pairs have the keys of that structure, but under two nodes.
+    check
+        [| for n in 0..39 do
+               path [ i n; s "a"; s "x" ]
+               path [ i n; s "b"; s "x" ]
+           path [ i 40; s "a"; s "x" ]
+           path [ i 41; s "b"; s "x" ] |]
 
-    Assert.Equal<string array>([| "(0, 'a', 'x')"; "(0, 'b', 'x')"; "(1, 'a', 'x')"; "(2, 'b', 'x')" |], paths)
+    // Nodes 0-69 have a leaf a; node 70 has z/a, one level deeper.
+    check
+        [| for n in 0..69 do
+               path [ i n; s "a" ]
+           path [ i 70; s "z"; s "a" ] |]
 
 [<Fact>]
 let ``tensor leaves compare element by element, hash alike and print their shape`` () =

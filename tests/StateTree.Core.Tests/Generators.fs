@@ -855,7 +855,7 @@ module Gens =
 
     let shrinkFlatPairs (FlatPairs ps) = shrinkPathList ps |> Seq.map FlatPairs
 
-    /// A state of 2–6 children with one structure (a quarter of them variants of it), the structure
+    /// A state of 2–70 children with one structure (a quarter of them variants of it), the structure
     /// itself often repeated one level down.
     let rec repeated (levels: int) : Gen<State> =
         gen {
@@ -867,7 +867,9 @@ module Gens =
                 else
                     small
 
-            let! n = Gen.choose (2, 6)
+            // Often enough children that the node is too large to pack (more than 64 leaves):
+            // ofFlat replays a sibling's structure only there.
+            let! n = Gen.choose (2, max 2 (min 70 (1500 / max 1 template.LeafCount)))
             let! children = Gen.listOfLength n (Gen.frequency [ 3, Gen.constant template; 1, variant general template ])
             let! named = Gen.elements [ true; false ]
 
