@@ -3225,14 +3225,15 @@ type internal BuilderLevel() =
     /// SortedBuilder.TryReplay), else null.
     member val Exact: Shape = null with get, set
 
-    /// The shape of the last child when it is a sub-tree that has one (pending, flat or packed), else null.
-    member l.LastShape: Shape =
-        if l.Plain then
+    /// The last child when it is a sub-state held as a node, which only a Plain level does (before,
+    /// a sub-tree child is a pending shape).
+    member l.LastState: State voption =
+        if l.Plain && l.Output.Count > 0 then
             match l.Output.LastValue with
-            | :? State as s -> s.Shape
-            | _ -> null
+            | :? State as s -> ValueSome s
+            | _ -> ValueNone
         else
-            l.Kids.[l.Kids.Count - 1]
+            ValueNone
 
     /// Takes the children of shape, with the values of pairs.[from ..] as its leaves (the level is empty).
     member l.Load(shape: Shape, pairs: struct (KeyPath * obj | null) array, from: int) =
@@ -3269,7 +3270,6 @@ type internal BuilderLevel() =
         l.Leaves.Clear()
         l.Pending <- 0
         l.Plain <- true
-        l.Exact <- null
 
     static member private Slice(leaves: ResizeArray<obj | null>, at: int, count: int) =
         let a = Array.zeroCreate count
@@ -3347,13 +3347,6 @@ type internal BuilderLevel() =
         else
             l.Keys.[l.Keys.Count - 1]
 
-    /// Whether the last child is an empty sub-state. Only a Plain level holds sub-states as such.
-    member l.LastIsEmptyState =
-        l.Plain
-        && (match l.Output.LastValue with
-            | :? State as s -> s.Count = 0
-            | _ -> false)
-
     member l.Clear() =
         l.Keys.Clear()
         l.Kids.Clear()
@@ -3389,18 +3382,6 @@ type internal SortedBuilder private () =
     let replayPaths: KeyPath array = Array.zeroCreate (Shape.MaxDepth + 1)
 
     do levels.Add(BuilderLevel())
-
-    /// p and q are the same path; siblings from Flatten share their ancestors, so mostly by reference.
-    static let samePath (p: KeyPath) (q: KeyPath) = obj.ReferenceEquals(p, q) || p.Equals q
-
-    /// The prefix of p with count keys, without making a path.
-    static let ancestor (p: KeyPath) (count: int) =
-        let mutable a = p
-
-        while a.Count > count do
-            a <- nonNull a.ParentOrNull
-
-        a
 
     /// Whether a pair can go to the builder as it is: a non-empty path with nothing to graft or reject.
     static member IsPlain(path: KeyPath, value: obj | null) =
@@ -3482,16 +3463,15 @@ type internal SortedBuilder private () =
     /// no new shape. Returns how many pairs it took; 0 leaves the pair to Add. The layers and experts
     /// of a model repeat one structure, so most of their nodes are taken this way.
     member private b.TryReplay(pairs: struct (KeyPath * obj | null) array, i: int, keys: PathKey array, common: int) =
-        let parent = levels.[depth]
-        // Only below a node too large to pack: siblings in a small one have few leaves to take, and
-        // failed attempts would cost more than replays save. The new node's key differs from its
-        // previous sibling's: a sorted input lists a sub-tree's pairs together, and a replay leaves
-        // no sub-tree open that a later pair could continue.
+        // The previous sibling is a node only below a node too large to pack (LastState), which is
+        // where replays pay: siblings in a small node have few leaves to take, and failed attempts
+        // would cost more than replays save. The new node's key differs from its previous
+        // sibling's: a sorted input lists a sub-tree's pairs together, and a replay leaves no
+        // sub-tree open that a later pair could continue.
         let shape =
-            if parent.Plain && parent.Count > 0 then
-                parent.LastShape
-            else
-                null
+            match levels.[depth].LastState with
+            | ValueSome previous -> previous.Shape
+            | ValueNone -> null
 
         if
             isNull shape
@@ -3511,11 +3491,13 @@ type internal SortedBuilder private () =
             let mutable t = 0
 
             while ok && t < shape.LeafCount do
-                while not (isNull (replayShapes.[top].Kid replayAt.[top])) do
-                    let kid = replayShapes.[top].Kid replayAt.[top]
+                let mutable kid = replayShapes.[top].Kid replayAt.[top]
+
+                while not (isNull kid) do
                     top <- top + 1
                     replayShapes.[top] <- kid
                     replayAt.[top] <- 0
+                    kid <- kid.Kid 0
 
                 let struct (p, value) = pairs.[i + t]
 
@@ -3535,11 +3517,12 @@ type internal SortedBuilder private () =
                         q <- nonNull q.ParentOrNull
                         level <- level - 1
 
-                    // The first leaf's own ancestor is the node's path that the others must share.
+                    // The first leaf's own ancestor is the node's path that the others must share:
+                    // the same object for paths from Flatten, which Equals tries first.
                     if t = 0 then
                         replayPaths.[0] <- q
                     else
-                        ok <- ok && samePath q replayPaths.[shared]
+                        ok <- ok && q.Equals replayPaths.[shared]
 
                 replayAt.[top] <- replayAt.[top] + 1
 
@@ -3558,7 +3541,7 @@ type internal SortedBuilder private () =
                 let struct (lastPath, _) = pairs.[i + n - 1]
 
                 if not (isNull (box next)) && next.Count > ``base`` + 1 then
-                    ok <- not (samePath (ancestor next (``base`` + 1)) (ancestor lastPath (``base`` + 1)))
+                    ok <- not ((next.Prefix(``base`` + 1)).Equals(lastPath.Prefix(``base`` + 1)))
 
             if ok then
                 b.Open keys.[common]
@@ -3600,10 +3583,11 @@ type internal SortedBuilder private () =
             let level = levels.[depth]
 
             if level.Count > 0 && level.LastKey.Equals keys.[j] then
-                if level.LastIsEmptyState then
+                match level.LastState with
+                | ValueSome s when s.Count = 0 ->
                     // An empty sub-state (from a grafted state) opens up to take children.
                     level.RemoveLast()
-                else
+                | _ ->
                     errors.Add(StateError.LeafIsPrefix(path.Prefix(j + 1), path))
                     ok <- false
 

@@ -402,7 +402,8 @@ module State =
 
     /// Builds the nested state from (path, leaf) pairs: a repeated path, the later wins; a value that is
     /// a State is grafted as if its leaves (and empty sub-states) had been listed under that path.
-    /// Errors: the empty path; a path that is a leaf and a prefix of another. O(n log k).
+    /// Errors: the empty path; a path that is a leaf and a prefix of another. O(n) for pairs in path
+    /// order (as flatten returns them); otherwise they are sorted first, O(n log n).
     [<CompiledName("OfFlat")>]
     val ofFlat: pairs: struct (KeyPath * obj | null) seq -> Result<State, StateError list>
 

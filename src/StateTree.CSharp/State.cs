@@ -48,7 +48,8 @@ public sealed partial class State : IReadOnlyDictionary<PathKey, object?>, IEqua
     /// <summary>
     /// Builds the nested state from (path, leaf) pairs (Flax's <c>from_flat_state</c>). A repeated path:
     /// the later pair wins. A <see cref="State"/> value is grafted as if each of its leaves (and empty
-    /// sub-states) had been listed under that path. O(n log k); O(n) for the output of <see cref="Flatten"/>.
+    /// sub-states) had been listed under that path. O(n) for pairs in path order, such as the output
+    /// of <see cref="Flatten"/>; otherwise they are sorted first, O(n log n).
     /// </summary>
     /// <param name="pairs">The leaves with their paths, in any order.</param>
     /// <returns>The state.</returns>
