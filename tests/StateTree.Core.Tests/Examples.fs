@@ -166,6 +166,18 @@ let ``ofFlat does not take pairs for a sibling's structure when only their last 
            path [ i 70; s "z"; s "a" ] |]
 
 [<Fact>]
+let ``ofFlat: a grafted state and a pair below its path, the later wins either way`` () =
+    let node = KeyPath.Of(PathKey.FromIndex 4)
+    let below = node.Append(PathKey.FromIndex -3)
+    let grafted = State.ofList [ -3 => "grafted"; 9 => "kept" ]
+
+    let leafAt (pairs: struct (KeyPath * obj | null) array) =
+        State.tryFindPath below (ok (State.ofFlat pairs))
+
+    Assert.Equal(Some(Child.Leaf "grafted"), leafAt [| struct (below, box "pair"); struct (node, box grafted) |])
+    Assert.Equal(Some(Child.Leaf "pair"), leafAt [| struct (node, box grafted); struct (below, box "pair") |])
+
+[<Fact>]
 let ``tensor leaves compare element by element, hash alike and print their shape`` () =
     let tensor (values: float32 array) (lengths: nativeint array) =
         System.Numerics.Tensors.Tensor.Create<float32>(values, System.ReadOnlySpan<nativeint>(lengths))
